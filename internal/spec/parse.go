@@ -1,0 +1,348 @@
+package spec
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"cuelang.org/go/cue/ast"
+	cueerrors "cuelang.org/go/cue/errors"
+	"cuelang.org/go/cue/literal"
+	"cuelang.org/go/cue/parser"
+	"cuelang.org/go/cue/token"
+	"cuelang.org/go/encoding/json"
+	"cuelang.org/go/encoding/yaml"
+)
+
+// maxDepth bounds nesting: a WorkQueue is a handful of levels deep, and a
+// hostile document nested thousands deep would otherwise cost the evaluator
+// time and stack for nothing.
+const maxDepth = 32
+
+// format is how a spec file is written.
+type format int
+
+const (
+	formatYAML format = iota
+	formatJSON
+	formatCUE
+)
+
+func formatOf(path string) (format, bool) {
+	switch strings.ToLower(filepath.Ext(path)) {
+	case ".yaml", ".yml":
+		return formatYAML, true
+	case ".json":
+		return formatJSON, true
+	case ".cue":
+		return formatCUE, true
+	}
+	return 0, false
+}
+
+// parsed is a spec file as CUE syntax, with the inline items lifted out of
+// YAML and JSON documents so that they never reach the evaluator.
+type parsed struct {
+	file   *ast.File
+	format format
+	// items holds the inline items of a YAML or JSON spec; itemsPos is the
+	// position of the list. For CUE specs the evaluator produces the items.
+	items    []string
+	itemsPos token.Pos
+	hasItems bool
+	// problems are errors found while parsing that still let validation
+	// go on, so that one run reports as much as it can.
+	problems Errors
+}
+
+// parse turns a spec file's bytes into CUE syntax. Every error it returns is
+// an Errors with positions.
+func parse(filename string, data []byte, f format) (*parsed, error) {
+	if err := checkText(filename, data); err != nil {
+		return nil, err
+	}
+	p := &parsed{format: f}
+	var expr ast.Expr
+	switch f {
+	case formatYAML:
+		if isBlankYAML(data) {
+			return nil, Errors{errorf(Position{File: displayPath(filename)}, "", "empty document: expected a WorkQueue")}
+		}
+		d := yaml.NewDecoder(filename, bytes.NewReader(data))
+		e, err := d.Extract()
+		if err == io.EOF {
+			return nil, Errors{errorf(Position{File: displayPath(filename)}, "", "empty document: expected a WorkQueue")}
+		}
+		if err != nil {
+			return nil, syntaxErrors(filename, err)
+		}
+		if next, err := d.Extract(); err != io.EOF {
+			pos := Position{File: displayPath(filename)}
+			if err == nil && next != nil {
+				pos = positionOf(next.Pos())
+			}
+			return nil, Errors{errorf(pos, "", "expected one YAML document, found more")}
+		}
+		expr = e
+	case formatJSON:
+		if len(bytes.TrimSpace(data)) == 0 {
+			return nil, Errors{errorf(Position{File: displayPath(filename)}, "", "empty document: expected a WorkQueue")}
+		}
+		e, err := json.Extract(filename, data)
+		if err != nil {
+			return nil, syntaxErrors(filename, err)
+		}
+		expr = e
+	case formatCUE:
+		file, err := parser.ParseFile(filename, data, parser.ParseComments)
+		if err != nil {
+			return nil, syntaxErrors(filename, err)
+		}
+		p.file = file
+		if err := p.checkSyntax(); err != nil {
+			return nil, err
+		}
+		return p, nil
+	}
+
+	if lit, ok := expr.(*ast.BasicLit); ok && lit.Kind == token.NULL {
+		return nil, Errors{errorf(Position{File: displayPath(filename)}, "", "empty document: expected a WorkQueue")}
+	}
+	st, ok := expr.(*ast.StructLit)
+	if !ok {
+		return nil, Errors{errorf(positionOf(expr.Pos()), "", "expected a mapping (a WorkQueue document), found %s", describe(expr))}
+	}
+	p.file = &ast.File{Filename: filename, Decls: st.Elts}
+	if err := p.checkSyntax(); err != nil {
+		return nil, err
+	}
+	p.liftItems()
+	return p, nil
+}
+
+// isBlankYAML reports whether data holds no YAML content at all, only
+// comments and document markers, which the decoder turns into top.
+func isBlankYAML(data []byte) bool {
+	for _, line := range bytes.Split(data, []byte("\n")) {
+		t := bytes.TrimSpace(line)
+		if len(t) > 0 && t[0] != '#' && string(t) != "---" && string(t) != "..." {
+			return false
+		}
+	}
+	return true
+}
+
+// checkText rejects bytes that are not text before any parser sees them, so
+// the error can say exactly where.
+func checkText(filename string, data []byte) error {
+	if utf8.Valid(data) {
+		return nil
+	}
+	line, col := 1, 1
+	for len(data) > 0 {
+		r, size := utf8.DecodeRune(data)
+		if r == utf8.RuneError && size <= 1 {
+			break
+		}
+		if r == '\n' {
+			line, col = line+1, 1
+		} else {
+			col++
+		}
+		data = data[size:]
+	}
+	return Errors{errorf(Position{File: displayPath(filename), Line: line, Column: col}, "", "invalid UTF-8: a spec must be UTF-8 text")}
+}
+
+// reYAMLError is how yaml.v3 words a syntax error: "file:line: message".
+var reYAMLError = regexp.MustCompile(`^(?:yaml: )?(?:.*?:)?(?:line )?(\d+): (.*)$`)
+
+// syntaxErrors converts parser errors to positioned Errors.
+func syntaxErrors(filename string, err error) error {
+	var out Errors
+	for _, e := range cueerrors.Errors(err) {
+		pos := positionOf(e.Position())
+		format, args := e.Msg()
+		msg := fmt.Sprintf(format, args...)
+		if msg == "" {
+			msg = e.Error()
+		}
+		if pos.File == "" {
+			pos.File = displayPath(filename)
+			msg = strings.TrimPrefix(msg, filename+":")
+			if m := reYAMLError.FindStringSubmatch(msg); m != nil {
+				pos.Line, _ = strconv.Atoi(m[1])
+				msg = m[2]
+			}
+			msg = strings.TrimSpace(msg)
+		}
+		out = append(out, errorf(pos, "", "%s", msg))
+	}
+	if len(out) == 0 {
+		out = Errors{errorf(Position{File: displayPath(filename)}, "", "%v", err)}
+	}
+	return out
+}
+
+// checkSyntax reports duplicate keys, which YAML and JSON parsers accept and
+// CUE would unify, and drops the later copies so that validation goes on.
+// Nesting beyond maxDepth is fatal.
+func (p *parsed) checkSyntax() error {
+	var errs Errors
+	deep := false
+	var walk func(decls []ast.Decl, path string, depth int) []ast.Decl
+	var walkExpr func(x ast.Expr, path string, depth int)
+	walkExpr = func(x ast.Expr, path string, depth int) {
+		if depth > maxDepth {
+			if !deep {
+				deep = true
+				errs = append(errs, errorf(positionOf(x.Pos()), path, tooDeep))
+			}
+			return
+		}
+		switch x := x.(type) {
+		case *ast.StructLit:
+			x.Elts = walk(x.Elts, path, depth+1)
+		case *ast.ListLit:
+			for i, e := range x.Elts {
+				walkExpr(e, fmt.Sprintf("%s[%d]", path, i), depth+1)
+			}
+		}
+	}
+	walk = func(decls []ast.Decl, path string, depth int) []ast.Decl {
+		seen := map[string]token.Pos{}
+		kept := decls[:0:0]
+		for _, d := range decls {
+			switch d := d.(type) {
+			case *ast.Field:
+				name, _, err := ast.LabelName(d.Label)
+				if err != nil {
+					kept = append(kept, d)
+					walkExpr(d.Value, path, depth)
+					continue
+				}
+				child := joinPath(path, name)
+				if first, dup := seen[name]; dup {
+					errs = append(errs, errorf(positionOf(d.Label.Pos()), child,
+						"duplicate key %q (first defined at line %d)", name, first.Line()))
+					continue
+				}
+				kept = append(kept, d)
+				seen[name] = d.Label.Pos()
+				walkExpr(d.Value, child, depth)
+			case *ast.EmbedDecl:
+				kept = append(kept, d)
+				walkExpr(d.Expr, path, depth)
+			default:
+				kept = append(kept, d)
+			}
+		}
+		return kept
+	}
+	p.file.Decls = walk(p.file.Decls, "", 1)
+	if deep {
+		return errs
+	}
+	p.problems = append(p.problems, errs...)
+	return nil
+}
+
+const tooDeep = "nested too deeply: a WorkQueue is at most a few levels deep"
+
+func joinPath(path, name string) string {
+	if path == "" {
+		return name
+	}
+	return path + "." + name
+}
+
+// liftItems moves spec.items out of the syntax tree: Go checks each item
+// with its position, and the evaluator sees a one-element stand-in so the
+// schema still knows the field is set.
+func (p *parsed) liftItems() {
+	items := findField(p.file.Decls, "spec", "items")
+	if items == nil {
+		return
+	}
+	list, ok := items.Value.(*ast.ListLit)
+	if !ok {
+		return // the schema reports the wrong type
+	}
+	p.hasItems = true
+	p.itemsPos = list.Pos()
+	var errs Errors
+	for i, e := range list.Elts {
+		path := fmt.Sprintf("spec.items[%d]", i)
+		lit, ok := e.(*ast.BasicLit)
+		if !ok || lit.Kind != token.STRING {
+			errs = append(errs, errorf(positionOf(e.Pos()), path, "expected a string, found %s", describe(e)))
+			continue
+		}
+		s, err := literal.Unquote(lit.Value)
+		if err != nil {
+			errs = append(errs, errorf(positionOf(e.Pos()), path, "invalid string: %v", err))
+			continue
+		}
+		if msg := checkItem(s); msg != "" {
+			errs = append(errs, errorf(positionOf(e.Pos()), path, "%s", msg))
+			continue
+		}
+		p.items = append(p.items, s)
+	}
+	if len(list.Elts) == 0 {
+		errs = append(errs, errorf(positionOf(list.Pos()), "spec.items", "must not be empty: give at least one item"))
+	}
+	p.problems = append(p.problems, errs...)
+	items.Value = &ast.ListLit{Lbrack: list.Lbrack, Elts: []ast.Expr{ast.NewString("item")}, Rbrack: list.Rbrack}
+}
+
+// findField follows a path of regular fields through struct literals.
+func findField(decls []ast.Decl, path ...string) *ast.Field {
+	for _, d := range decls {
+		f, ok := d.(*ast.Field)
+		if !ok {
+			continue
+		}
+		if name, _, err := ast.LabelName(f.Label); err != nil || name != path[0] {
+			continue
+		}
+		if len(path) == 1 {
+			return f
+		}
+		if st, ok := f.Value.(*ast.StructLit); ok {
+			return findField(st.Elts, path[1:]...)
+		}
+		return nil
+	}
+	return nil
+}
+
+func describe(x ast.Expr) string {
+	switch x := x.(type) {
+	case *ast.StructLit:
+		return "a mapping"
+	case *ast.ListLit:
+		return "a list"
+	case *ast.BasicLit:
+		switch x.Kind {
+		case token.STRING:
+			return "a string"
+		case token.INT, token.FLOAT:
+			return "the number " + x.Value
+		case token.TRUE, token.FALSE:
+			return "the boolean " + x.Value
+		case token.NULL:
+			return "null"
+		}
+	case *ast.Ident:
+		if x.Name == "null" || x.Name == "true" || x.Name == "false" {
+			return x.Name
+		}
+	}
+	return "an expression"
+}

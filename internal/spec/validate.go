@@ -1,0 +1,337 @@
+package spec
+
+import (
+	"fmt"
+	"regexp"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+
+	"cuelang.org/go/cue"
+	"cuelang.org/go/cue/cuecontext"
+	cueerrors "cuelang.org/go/cue/errors"
+	"cuelang.org/go/cue/token"
+
+	"github.com/jobwq/jobwq/schemas"
+)
+
+// Schema returns the #WorkQueue definition compiled in ctx.
+func Schema(ctx *cue.Context) (cue.Value, error) {
+	src, err := schemas.FS.ReadFile("workqueue.cue")
+	if err != nil {
+		return cue.Value{}, fmt.Errorf("read embedded schema: %w", err)
+	}
+	v := ctx.CompileBytes(src, cue.Filename("schemas/workqueue.cue"))
+	if err := v.Err(); err != nil {
+		return cue.Value{}, fmt.Errorf("compile embedded schema: %w", err)
+	}
+	return v.LookupPath(cue.ParsePath("#WorkQueue")), nil
+}
+
+// validate unifies the parsed spec with the schema and returns the concrete
+// result, or Errors that point into the user's file.
+func validate(p *parsed) (cue.Value, error) {
+	ctx := cuecontext.New()
+	schema, err := Schema(ctx)
+	if err != nil {
+		return cue.Value{}, err
+	}
+	errs := p.problems
+	data := ctx.BuildFile(p.file)
+	v := schema.Unify(data)
+	if err := data.Err(); err != nil {
+		errs = append(errs, convert(err, p.file.Filename, schema, data)...)
+	} else if err := v.Validate(cue.Concrete(true)); err != nil {
+		errs = append(errs, convert(err, p.file.Filename, schema, data)...)
+	}
+	if len(errs) > 0 {
+		sortErrors(errs)
+		return cue.Value{}, errs
+	}
+	return v, nil
+}
+
+func sortErrors(errs Errors) {
+	sort.SliceStable(errs, func(i, j int) bool {
+		a, b := errs[i].Pos, errs[j].Pos
+		if a.Line != b.Line {
+			return a.Line < b.Line
+		}
+		return a.Column < b.Column
+	})
+}
+
+// convert turns CUE's errors into one clear Error per field: the position
+// in the user's file, the field path, and what was expected. CUE reports a
+// failed default as a separate conflict and wraps disjunctions in summary
+// lines; those are noise to a user and are dropped.
+func convert(err error, filename string, schema, data cue.Value) Errors {
+	type ranked struct {
+		e        *Error
+		rank     int
+		expected []string // for plain conflicts: the schema's values
+		found    string
+	}
+	best := map[string]*ranked{}
+	var order []string
+	for _, ce := range cueerrors.Errors(err) {
+		format, args := ce.Msg()
+		msg := fmt.Sprintf(format, args...)
+		if strings.Contains(msg, "errors in empty disjunction") {
+			continue
+		}
+		segs := ce.Path()
+		if len(segs) > 0 && strings.HasPrefix(segs[0], "#") {
+			segs = segs[1:]
+		}
+		rank := rankOf(msg)
+		if msg == "field not allowed" {
+			segs, msg = unknownField(schema, segs)
+		}
+		if rank == rankMissing {
+			// A missing list reports its first element as missing.
+			for len(segs) > 0 && isIndex(segs[len(segs)-1]) {
+				segs = segs[:len(segs)-1]
+			}
+		}
+		path := fieldPath(segs)
+		pos := userPos(ce, filename)
+		if pos.File == "" {
+			pos = nearestPos(data, segs, filename)
+		}
+		r := best[path]
+		if r == nil {
+			order = append(order, path)
+		}
+		if r == nil || rank < r.rank {
+			r = &ranked{e: &Error{Pos: pos, Path: path, Msg: clean(msg)}, rank: rank}
+			best[path] = r
+		}
+		if rank == rankConflict && r.rank == rankConflict {
+			found := fmt.Sprint(lookup(data, segs))
+			if m := reConflict.FindStringSubmatch(msg); m != nil {
+				for _, x := range m[1:] {
+					if x != found && !slices.Contains(r.expected, x) {
+						r.expected = append(r.expected, x)
+					}
+				}
+				r.found = found
+			}
+		}
+	}
+	var out Errors
+	for _, p := range order {
+		r := best[p]
+		switch {
+		case r.rank != rankConflict || len(r.expected) == 0:
+		case len(r.expected) == 1:
+			r.e.Msg = fmt.Sprintf("expected %s, found %s", r.expected[0], r.found)
+		default:
+			r.e.Msg = fmt.Sprintf("expected one of %s, found %s", strings.Join(r.expected, ", "), r.found)
+		}
+		out = append(out, r.e)
+	}
+	if len(out) == 0 {
+		out = Errors{errorf(Position{File: displayPath(filename)}, "", "%v", err)}
+	}
+	return out
+}
+
+var reConflict = regexp.MustCompile(`^conflicting values (.+) and (.+)$`)
+
+const rankConflict = 4
+
+func lookup(v cue.Value, segs []string) cue.Value {
+	for _, s := range segs {
+		v = v.LookupPath(cue.MakePath(selector(v, s)))
+	}
+	return v
+}
+
+// rankOf orders messages about the same field: the schema's own words
+// first, a failed default last.
+func rankOf(msg string) int {
+	switch {
+	case strings.HasPrefix(msg, "conflicting values") && strings.Contains(msg, "mismatched types"):
+		return 3
+	case strings.HasPrefix(msg, "conflicting values"):
+		return 4
+	case strings.HasPrefix(msg, "invalid value"), strings.HasPrefix(msg, "incompatible"):
+		return 2
+	case msg == "field not allowed":
+		return 1
+	case strings.HasPrefix(msg, "incomplete value"), strings.Contains(msg, "required but not present"):
+		return rankMissing
+	}
+	return 0
+}
+
+const rankMissing = 5
+
+func isIndex(s string) bool {
+	_, err := strconv.Atoi(s)
+	return err == nil
+}
+
+var (
+	reBound      = regexp.MustCompile(`^invalid value (.+) \(out of bound (.+)\)$`)
+	reDuration   = regexp.MustCompile(`^invalid value (.+) \(does not satisfy time.Duration\)`)
+	reMismatch   = regexp.MustCompile(`^conflicting values (.+) and (\S+) \(mismatched types (\w+) and (\w+)\)$`)
+	reListLength = regexp.MustCompile(`^incompatible list lengths \(0 and \d+\)$`)
+	reIncomplete = regexp.MustCompile(`^incomplete value `)
+)
+
+// clean rewrites CUE's phrasing where a user would not recognise it.
+func clean(msg string) string {
+	switch {
+	case reListLength.MatchString(msg):
+		return "must not be empty"
+	case reIncomplete.MatchString(msg), strings.Contains(msg, "required but not present"):
+		return "required field is missing"
+	}
+	if m := reDuration.FindStringSubmatch(msg); m != nil {
+		return fmt.Sprintf("expected a duration such as 90s, 10m or 1h30m, found %s", m[1])
+	}
+	if m := reBound.FindStringSubmatch(msg); m != nil {
+		return fmt.Sprintf("expected a value %s, found %s", m[2], m[1])
+	}
+	if m := reMismatch.FindStringSubmatch(msg); m != nil {
+		// CUE puts the user's concrete value first and the schema's type
+		// second.
+		return fmt.Sprintf("expected %s, found %s %s", article(m[4]), m[3], m[1])
+	}
+	return msg
+}
+
+func article(kind string) string {
+	switch kind {
+	case "int":
+		return "an integer"
+	case "struct":
+		return "a mapping"
+	case "list":
+		return "a list"
+	}
+	return "a " + kind
+}
+
+// unknownField shortens the path of a "field not allowed" error to the
+// first field the schema does not know, and says what it does know.
+func unknownField(schema cue.Value, segs []string) ([]string, string) {
+	v := schema
+	for i, s := range segs {
+		sel := selector(v, s)
+		if !v.Allows(sel) {
+			name := s
+			msg := fmt.Sprintf("unknown field %q", name)
+			known := fieldNames(v)
+			if m := closest(name, known); m != "" {
+				msg += fmt.Sprintf(" (did you mean %q?)", m)
+			} else if len(known) > 0 {
+				msg += ": expected one of " + strings.Join(known, ", ")
+			}
+			return segs[:i+1], msg
+		}
+		v = v.LookupPath(cue.MakePath(sel))
+	}
+	return segs, "field not allowed"
+}
+
+func selector(v cue.Value, s string) cue.Selector {
+	if n, err := strconv.Atoi(s); err == nil && v.IncompleteKind() == cue.ListKind {
+		return cue.Index(n)
+	}
+	return cue.Str(s)
+}
+
+func fieldNames(v cue.Value) []string {
+	it, err := v.Fields(cue.Optional(true))
+	if err != nil {
+		return nil
+	}
+	var names []string
+	for it.Next() {
+		if it.Selector().IsDefinition() {
+			continue
+		}
+		names = append(names, it.Selector().Unquoted())
+	}
+	slices.Sort(names)
+	return names
+}
+
+// closest returns the known name within two edits of name, if any.
+func closest(name string, known []string) string {
+	best, bestD := "", 3
+	for _, k := range known {
+		if d := editDistance(strings.ToLower(name), strings.ToLower(k)); d < bestD {
+			best, bestD = k, d
+		}
+	}
+	return best
+}
+
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+// fieldPath writes CUE path segments as a user reads them:
+// spec.worker.command[0].
+func fieldPath(segs []string) string {
+	var b strings.Builder
+	for _, s := range segs {
+		if isIndex(s) {
+			b.WriteString("[" + s + "]")
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteByte('.')
+		}
+		b.WriteString(s)
+	}
+	return b.String()
+}
+
+// userPos picks, among the positions that contributed to an error, the one
+// in the user's file.
+func userPos(ce cueerrors.Error, filename string) Position {
+	for _, p := range append([]token.Pos{ce.Position()}, ce.InputPositions()...) {
+		if p.IsValid() && p.Filename() == filename {
+			return positionOf(p)
+		}
+	}
+	return Position{}
+}
+
+// nearestPos finds the closest enclosing field the user did write, for
+// errors about fields that are missing.
+func nearestPos(data cue.Value, segs []string, filename string) Position {
+	for i := len(segs); i >= 0; i-- {
+		sels := make([]cue.Selector, 0, i)
+		for _, s := range segs[:i] {
+			sels = append(sels, cue.Str(s))
+		}
+		v := data.LookupPath(cue.MakePath(sels...))
+		if p := v.Pos(); v.Exists() && p.IsValid() && p.Filename() == filename {
+			return positionOf(p)
+		}
+	}
+	return Position{File: displayPath(filename)}
+}
