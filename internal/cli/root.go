@@ -100,6 +100,10 @@ Exit codes: 0 ok, 1 findings (invalid spec, policy violation, drift),
 		return fmt.Errorf("%w (see '%s --help')", err, c.CommandPath())
 	})
 	root.AddCommand(
+		newVetCmd(),
+		newBuildCmd(),
+		newRenderCmd(),
+		newSchemaCmd(),
 		newVersionCmd(),
 	)
 	return root

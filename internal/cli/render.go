@@ -1,0 +1,50 @@
+package cli
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/jobwq/jobwq/internal/kustree"
+	"github.com/jobwq/jobwq/internal/render"
+)
+
+const renderDoc = `Print the final YAML for one broker variant of a WorkQueue spec.
+
+The kustomize tree that build would write is built in memory with
+sigs.k8s.io/kustomize/api; the output is byte-for-byte what
+'kubectl kustomize DIR/overlays/VARIANT' prints for that tree.
+
+Examples:
+  jobwq render examples/fruits
+  jobwq render examples/fruits --variant statefulset | kubectl apply -f -`
+
+func newRenderCmd() *cobra.Command {
+	var variant string
+	cmd := &cobra.Command{
+		Use:   "render SPEC [--variant VARIANT]",
+		Short: "Print the final YAML for one broker variant",
+		Long:  renderDoc,
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if !slices.Contains(render.Variants, variant) {
+				return fmt.Errorf("unknown variant %q: want one of %s", variant, strings.Join(render.Variants, ", "))
+			}
+			r, err := renderSpec(args[0])
+			if err != nil {
+				return specError(cmd.ErrOrStderr(), err)
+			}
+			out, err := kustree.Build(r.files, "overlays/"+variant)
+			if err != nil {
+				return err
+			}
+			_, err = cmd.OutOrStdout().Write(out)
+			return err
+		},
+	}
+	cmd.Flags().StringVar(&variant, "variant", "deployment", "broker variant: "+strings.Join(render.Variants, ", "))
+	_ = cmd.RegisterFlagCompletionFunc("variant", cobra.FixedCompletions(render.Variants, cobra.ShellCompDirectiveNoFileComp))
+	return cmd
+}

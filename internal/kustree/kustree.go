@@ -1,0 +1,241 @@
+// Package kustree writes jobwq's kustomize trees to disk, compares them with
+// what is there, and builds them in-process with sigs.k8s.io/kustomize/api
+// exactly as `kubectl kustomize` would.
+//
+// jobwq owns two parts of an output directory: base/ and
+// overlays/<variant>/ for each variant it emits. Anything else there (a
+// user's own overlay, a README) is left alone.
+package kustree
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/aymanbagabas/go-udiff"
+	"sigs.k8s.io/kustomize/api/krusty"
+	"sigs.k8s.io/kustomize/kyaml/filesys"
+
+	"github.com/jobwq/jobwq/internal/render"
+)
+
+// owned returns the directories of files that jobwq replaces as a whole:
+// "base" and "overlays/<variant>".
+func owned(files render.Files) []string {
+	var dirs []string
+	for p := range files {
+		d := ownedDir(p)
+		if d != "" && !slices.Contains(dirs, d) {
+			dirs = append(dirs, d)
+		}
+	}
+	slices.Sort(dirs)
+	return dirs
+}
+
+func ownedDir(p string) string {
+	parts := strings.Split(p, "/")
+	switch {
+	case parts[0] == "base":
+		return "base"
+	case parts[0] == "overlays" && len(parts) > 2:
+		return "overlays/" + parts[1]
+	}
+	return ""
+}
+
+// Write puts files under dir. Nothing is left behind on failure: the tree
+// is written to a staging directory first and then swapped into place with
+// renames, one owned directory at a time, rolling back on error.
+func Write(dir string, files render.Files) (err error) {
+	if fi, statErr := os.Stat(dir); statErr == nil && !fi.IsDir() {
+		return fmt.Errorf("write %s: not a directory", dir)
+	}
+	parent := filepath.Dir(filepath.Clean(dir))
+	if err := os.MkdirAll(parent, 0o755); err != nil {
+		return fmt.Errorf("write %s: %w", dir, err)
+	}
+	if _, statErr := os.Stat(dir); errors.Is(statErr, fs.ErrNotExist) {
+		// A new directory appears in one rename.
+		stage, err := os.MkdirTemp(parent, ".jobwq-build-")
+		if err != nil {
+			return fmt.Errorf("write %s: %w", dir, err)
+		}
+		defer func() {
+			if err != nil {
+				os.RemoveAll(stage)
+			}
+		}()
+		if err := writeFiles(stage, files); err != nil {
+			return err
+		}
+		if err := os.Chmod(stage, 0o755); err != nil {
+			return fmt.Errorf("write %s: %w", dir, err)
+		}
+		if err := os.Rename(stage, dir); err != nil {
+			return fmt.Errorf("write %s: %w", dir, err)
+		}
+		return nil
+	}
+
+	stage, err := os.MkdirTemp(dir, ".jobwq-build-")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", dir, err)
+	}
+	defer os.RemoveAll(stage)
+	if err := writeFiles(filepath.Join(stage, "new"), files); err != nil {
+		return err
+	}
+	return swap(dir, stage, owned(files))
+}
+
+// swap moves each owned directory of stage/new into dir, keeping the old
+// one in stage/old until all have moved.
+func swap(dir, stage string, owned []string) error {
+	type moved struct {
+		name   string
+		hadOld bool
+	}
+	var done []moved
+	rollback := func() {
+		for i := len(done) - 1; i >= 0; i-- {
+			m := done[i]
+			dst := filepath.Join(dir, filepath.FromSlash(m.name))
+			os.RemoveAll(dst)
+			if m.hadOld {
+				os.Rename(filepath.Join(stage, "old", filepath.FromSlash(m.name)), dst)
+			}
+		}
+	}
+	for _, name := range owned {
+		dst := filepath.Join(dir, filepath.FromSlash(name))
+		old := filepath.Join(stage, "old", filepath.FromSlash(name))
+		m := moved{name: name}
+		if _, err := os.Lstat(dst); err == nil {
+			if err := os.MkdirAll(filepath.Dir(old), 0o755); err != nil {
+				rollback()
+				return fmt.Errorf("write %s: %w", dir, err)
+			}
+			if err := os.Rename(dst, old); err != nil {
+				rollback()
+				return fmt.Errorf("write %s: %w", dir, err)
+			}
+			m.hadOld = true
+		} else if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			rollback()
+			return fmt.Errorf("write %s: %w", dir, err)
+		}
+		done = append(done, m)
+		if err := os.Rename(filepath.Join(stage, "new", filepath.FromSlash(name)), dst); err != nil {
+			rollback()
+			return fmt.Errorf("write %s: %w", dir, err)
+		}
+	}
+	return nil
+}
+
+func writeFiles(root string, files render.Files) error {
+	for _, p := range files.Paths() {
+		dst := filepath.Join(root, filepath.FromSlash(p))
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			return fmt.Errorf("write %s: %w", dst, err)
+		}
+		if err := os.WriteFile(dst, files[p], 0o644); err != nil {
+			return fmt.Errorf("write %s: %w", dst, err)
+		}
+	}
+	return nil
+}
+
+// Diff compares files with the tree under dir and returns a unified diff,
+// empty when they match. Files on disk inside an owned directory that
+// jobwq would not write count as drift.
+func Diff(dir string, files render.Files) (string, error) {
+	onDisk := map[string][]byte{}
+	for _, d := range owned(files) {
+		root := filepath.Join(dir, filepath.FromSlash(d))
+		err := filepath.WalkDir(root, func(p string, e fs.DirEntry, err error) error {
+			if errors.Is(err, fs.ErrNotExist) && p == root {
+				return fs.SkipDir
+			}
+			if err != nil || e.IsDir() {
+				return err
+			}
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			rel, _ := filepath.Rel(dir, p)
+			onDisk[filepath.ToSlash(rel)] = b
+			return nil
+		})
+		if err != nil {
+			return "", fmt.Errorf("check %s: %w", dir, err)
+		}
+	}
+	var all []string
+	for p := range onDisk {
+		all = append(all, p)
+	}
+	for p := range files {
+		if _, ok := onDisk[p]; !ok {
+			all = append(all, p)
+		}
+	}
+	slices.Sort(all)
+	var b strings.Builder
+	for _, p := range all {
+		have, inDir := onDisk[p]
+		want, inBuild := files[p]
+		if inDir && inBuild && string(have) == string(want) {
+			continue
+		}
+		from, to := path.Join("a", p), path.Join("b", p)
+		if !inDir {
+			from = "/dev/null"
+		}
+		if !inBuild {
+			to = "/dev/null"
+		}
+		b.WriteString(udiff.Unified(from, to, string(have), string(want)))
+	}
+	return b.String(), nil
+}
+
+// Build runs kustomize over the in-memory tree for one overlay, with the
+// options that make its output identical to `kubectl kustomize`.
+func Build(files render.Files, overlay string) ([]byte, error) {
+	mem := filesys.MakeFsInMemory()
+	const root = "/tree"
+	for _, p := range files.Paths() {
+		if err := mem.WriteFile(path.Join(root, p), files[p]); err != nil {
+			return nil, fmt.Errorf("kustomize: %w", err)
+		}
+	}
+	return run(mem, path.Join(root, overlay))
+}
+
+// BuildDir runs kustomize over a directory on disk.
+func BuildDir(dir string) ([]byte, error) {
+	return run(filesys.MakeFsOnDisk(), dir)
+}
+
+func run(fsys filesys.FileSystem, dir string) ([]byte, error) {
+	opts := krusty.MakeDefaultOptions()
+	// The default keeps input order; kubectl kustomize sorts by kind.
+	opts.Reorder = krusty.ReorderOptionLegacy
+	m, err := krusty.MakeKustomizer(opts).Run(fsys, dir)
+	if err != nil {
+		return nil, fmt.Errorf("kustomize %s: %w", dir, err)
+	}
+	out, err := m.AsYaml()
+	if err != nil {
+		return nil, fmt.Errorf("kustomize %s: %w", dir, err)
+	}
+	return out, nil
+}

@@ -1,0 +1,260 @@
+// Package render evaluates jobwq's CUE templates (cue/templates) for one
+// validated WorkQueue and returns the files of its kustomize tree: a base
+// and one overlay per broker variant. Items reach the templates only as a
+// count, a digest and chunk names; the chunk files themselves are written
+// here, byte for byte as collected.
+package render
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"maps"
+	"slices"
+	"sync"
+
+	"cuelang.org/go/cue"
+	"cuelang.org/go/cue/cuecontext"
+	"cuelang.org/go/cue/load"
+	"cuelang.org/go/encoding/yaml"
+
+	cuemod "github.com/jobwq/jobwq/cue"
+	"github.com/jobwq/jobwq/internal/spec"
+)
+
+// Variants are the broker workloads jobwq emits, one overlay each.
+var Variants = []string{"deployment", "replicationcontroller", "statefulset"}
+
+// Files is a kustomize tree: slash-separated paths relative to the output
+// directory, mapped to their contents.
+type Files map[string][]byte
+
+// Paths returns the file paths in a stable order.
+func (f Files) Paths() []string { return slices.Sorted(maps.Keys(f)) }
+
+// input mirrors #Input in cue/templates/input.cue.
+type input struct {
+	Name        string            `json:"name"`
+	Namespace   string            `json:"namespace,omitempty"`
+	Labels      map[string]string `json:"labels"`
+	Annotations map[string]string `json:"annotations"`
+	RunID       string            `json:"runID"`
+	Items       struct {
+		Count  int      `json:"count"`
+		Digest string   `json:"digest"`
+		Chunks []string `json:"chunks"`
+	} `json:"items"`
+	Queue  spec.Queue `json:"queue"`
+	Worker struct {
+		Image                   string         `json:"image"`
+		Command                 []string       `json:"command"`
+		Parallelism             int            `json:"parallelism"`
+		TimeoutSeconds          int64          `json:"timeoutSeconds"`
+		WaitSeconds             int64          `json:"waitSeconds"`
+		ActiveDeadlineSeconds   int64          `json:"activeDeadlineSeconds"`
+		TTLSecondsAfterFinished int64          `json:"ttlSecondsAfterFinished"`
+		BackoffLimit            int            `json:"backoffLimit"`
+		Env                     []spec.EnvVar  `json:"env"`
+		Resources               spec.Resources `json:"resources"`
+	} `json:"worker"`
+	Broker struct {
+		Image             string         `json:"image"`
+		CredentialsSecret string         `json:"credentialsSecret"`
+		Resources         spec.Resources `json:"resources"`
+		Storage           spec.Storage   `json:"storage"`
+	} `json:"broker"`
+	Runner spec.Runner `json:"runner"`
+}
+
+// Tree renders the kustomize tree for w and its items.
+func Tree(w *spec.WorkQueue, items *ItemSet) (Files, error) {
+	in, err := newInput(w, items)
+	if err != nil {
+		return nil, err
+	}
+	tmpl, err := templates()
+	if err != nil {
+		return nil, err
+	}
+	// A cue.Context is not safe for concurrent use; templates are
+	// compiled into a fresh one per call (cheap next to evaluation).
+	v := tmpl.FillPath(cue.ParsePath("input"), in)
+	if err := v.Validate(cue.Concrete(true)); err != nil {
+		return nil, fmt.Errorf("render templates: %w", err)
+	}
+	files := Files{}
+	iter, err := v.LookupPath(cue.ParsePath("tree")).Fields()
+	if err != nil {
+		return nil, fmt.Errorf("render templates: %w", err)
+	}
+	header, _ := v.LookupPath(cue.ParsePath("header")).String()
+	for iter.Next() {
+		path := iter.Selector().Unquoted()
+		docs, err := encodeDocs(iter.Value())
+		if err != nil {
+			return nil, fmt.Errorf("render %s: %w", path, err)
+		}
+		if bytes.HasSuffix([]byte(path), []byte("kustomization.yaml")) {
+			docs = append([]byte("# "+header+"\n"), docs...)
+		}
+		files[path] = docs
+	}
+	for i, c := range items.Chunks {
+		files["base/items/"+ChunkName(i)+".txt"] = c
+	}
+	return files, nil
+}
+
+func encodeDocs(list cue.Value) ([]byte, error) {
+	it, err := list.List()
+	if err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	for i := 0; it.Next(); i++ {
+		if i > 0 {
+			buf.WriteString("---\n")
+		}
+		b, err := yaml.Encode(it.Value())
+		if err != nil {
+			return nil, err
+		}
+		buf.Write(b)
+	}
+	return buf.Bytes(), nil
+}
+
+func newInput(w *spec.WorkQueue, items *ItemSet) (*input, error) {
+	runID, err := RunID(w, items)
+	if err != nil {
+		return nil, err
+	}
+	in := &input{
+		Name:        w.Metadata.Name,
+		Namespace:   w.Metadata.Namespace,
+		Labels:      orEmpty(w.Metadata.Labels),
+		Annotations: orEmpty(w.Metadata.Annotations),
+		RunID:       runID,
+		Queue:       w.Spec.Queue,
+		Runner:      w.Spec.Runner,
+	}
+	if in.Queue.Name == "" {
+		in.Queue.Name = w.Metadata.Name + "-" + runID
+	}
+	in.Items.Count = items.Count
+	in.Items.Digest = items.Digest
+	for i := range items.Chunks {
+		in.Items.Chunks = append(in.Items.Chunks, ChunkName(i))
+	}
+	wk := w.Spec.Worker
+	in.Worker.Image = wk.Image
+	in.Worker.Command = wk.Command
+	in.Worker.Parallelism = wk.Parallelism
+	in.Worker.TimeoutSeconds = seconds(wk.Timeout)
+	in.Worker.WaitSeconds = seconds(wk.Wait)
+	in.Worker.ActiveDeadlineSeconds = seconds(wk.ActiveDeadline)
+	in.Worker.TTLSecondsAfterFinished = seconds(wk.TTLAfterFinished)
+	in.Worker.BackoffLimit = wk.BackoffLimit
+	in.Worker.Env = wk.Env
+	if in.Worker.Env == nil {
+		in.Worker.Env = []spec.EnvVar{}
+	}
+	in.Worker.Resources = wk.Resources
+	b := w.Spec.Broker
+	in.Broker.Image = b.Image
+	in.Broker.CredentialsSecret = w.CredentialsSecret()
+	in.Broker.Resources = b.Resources
+	in.Broker.Storage = b.Storage
+	return in, nil
+}
+
+// seconds rounds up: a deadline must never be shorter than asked.
+func seconds(d spec.Duration) int64 {
+	s := int64(d.Seconds())
+	if float64(s) < d.Seconds() {
+		s++
+	}
+	return max(s, 1)
+}
+
+func orEmpty(m map[string]string) map[string]string {
+	if m == nil {
+		return map[string]string{}
+	}
+	return m
+}
+
+// RunID identifies a run: a digest of the items, of everything in the spec
+// that reaches the Jobs' immutable pod templates, and of the templates
+// themselves. Parallelism is left out because a Job may change it in place.
+func RunID(w *spec.WorkQueue, items *ItemSet) (string, error) {
+	c := *w
+	c.Spec.Items, c.Spec.ItemsFile = nil, ""
+	c.Spec.Worker.Parallelism = 0
+	specJSON, err := json.Marshal(struct {
+		Spec      spec.WorkQueue
+		Items     string
+		Templates string
+	}{c, items.Digest, templateDigest()})
+	if err != nil {
+		return "", fmt.Errorf("run id: %w", err)
+	}
+	sum := sha256.Sum256(specJSON)
+	return hex.EncodeToString(sum[:])[:10], nil
+}
+
+var templateDigest = sync.OnceValue(func() string {
+	h := sha256.New()
+	_ = fs.WalkDir(cuemod.FS, "templates", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := fs.ReadFile(cuemod.FS, p)
+		h.Write([]byte(p))
+		h.Write(b)
+		return err
+	})
+	return hex.EncodeToString(h.Sum(nil))
+})
+
+// moduleRoot is where the embedded module appears to the CUE loader. It
+// does not exist on disk: the loader reads only the overlay.
+const moduleRoot = "/jobwq-embedded/cue"
+
+// overlay presents the embedded module to the loader. (load.Config.FS
+// cannot resolve cue.mod/gen imports in v0.17.1.)
+var overlay = sync.OnceValues(func() (map[string]load.Source, error) {
+	o := map[string]load.Source{}
+	err := fs.WalkDir(cuemod.FS, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := fs.ReadFile(cuemod.FS, p)
+		o[moduleRoot+"/"+p] = load.FromBytes(b)
+		return err
+	})
+	return o, err
+})
+
+// templates loads the CUE templates package from the embedded module.
+func templates() (cue.Value, error) {
+	o, err := overlay()
+	if err != nil {
+		return cue.Value{}, fmt.Errorf("read embedded templates: %w", err)
+	}
+	insts := load.Instances([]string{"./templates"}, &load.Config{Overlay: o, Dir: moduleRoot, ModuleRoot: moduleRoot})
+	if len(insts) != 1 {
+		return cue.Value{}, fmt.Errorf("load templates: want one instance, got %d", len(insts))
+	}
+	if err := insts[0].Err; err != nil {
+		return cue.Value{}, fmt.Errorf("load templates: %w", err)
+	}
+	v := cuecontext.New().BuildInstance(insts[0])
+	if err := v.Err(); err != nil {
+		return cue.Value{}, fmt.Errorf("build templates: %w", err)
+	}
+	return v, nil
+}
