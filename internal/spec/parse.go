@@ -19,10 +19,15 @@ import (
 	"cuelang.org/go/encoding/yaml"
 )
 
-// maxDepth bounds nesting: a WorkQueue is a handful of levels deep, and a
-// hostile document nested thousands deep would otherwise cost the evaluator
-// time and stack for nothing.
-const maxDepth = 32
+// Bounds on the shape of a spec, outside spec.items. A WorkQueue is a few
+// levels deep with a few dozen fields; hostile documents nested thousands
+// deep, with hundreds of thousands of keys or megabyte scalars, would
+// otherwise cost the evaluator seconds and gigabytes for nothing.
+const (
+	maxDepth       = 32
+	maxNodes       = 10000
+	maxScalarBytes = 64 << 10
+)
 
 // format is how a spec file is written.
 type format int
@@ -194,16 +199,29 @@ func syntaxErrors(filename string, err error) error {
 // Nesting beyond maxDepth is fatal.
 func (p *parsed) checkSyntax() error {
 	var errs Errors
-	deep := false
+	deep := false // a fatal shape problem was found
+	nodes := 0
 	var walk func(decls []ast.Decl, path string, depth int) []ast.Decl
 	var walkExpr func(x ast.Expr, path string, depth int)
+	fatal := func(x ast.Node, path, msg string) {
+		if !deep {
+			deep = true
+			errs = append(errs, errorf(positionOf(x.Pos()), path, "%s", msg))
+		}
+	}
 	walkExpr = func(x ast.Expr, path string, depth int) {
-		if depth > maxDepth {
-			if !deep {
-				deep = true
-				errs = append(errs, errorf(positionOf(x.Pos()), path, tooDeep))
-			}
+		nodes++
+		switch {
+		case deep:
 			return
+		case depth > maxDepth:
+			fatal(x, path, "nested too deeply: a WorkQueue is at most a few levels deep")
+			return
+		case nodes > maxNodes:
+			fatal(x, path, fmt.Sprintf("too many fields: a WorkQueue has at most %d values outside spec.items", maxNodes))
+			return
+		case path == "spec.items":
+			return // lifted and checked item by item
 		}
 		switch x := x.(type) {
 		case *ast.StructLit:
@@ -211,6 +229,10 @@ func (p *parsed) checkSyntax() error {
 		case *ast.ListLit:
 			for i, e := range x.Elts {
 				walkExpr(e, fmt.Sprintf("%s[%d]", path, i), depth+1)
+			}
+		case *ast.BasicLit:
+			if len(x.Value) > maxScalarBytes {
+				fatal(x, path, fmt.Sprintf("value is %d bytes, at most %d are allowed", len(x.Value), maxScalarBytes))
 			}
 		}
 	}
@@ -252,7 +274,6 @@ func (p *parsed) checkSyntax() error {
 	return nil
 }
 
-const tooDeep = "nested too deeply: a WorkQueue is at most a few levels deep"
 
 func joinPath(path, name string) string {
 	if path == "" {

@@ -20,7 +20,7 @@ import (
 
 // MaxSpecBytes bounds a spec file. Large item lists belong in itemsFile,
 // which is streamed.
-const MaxSpecBytes = 8 << 20
+const MaxSpecBytes = 4 << 20
 
 // Names of the spec file looked up when Load is given a directory.
 var specFileNames = []string{"workqueue.yaml", "workqueue.yml", "workqueue.json", "workqueue.cue"}

@@ -46,10 +46,23 @@ func validate(p *parsed) (cue.Value, error) {
 		errs = append(errs, convert(err, p.file.Filename, schema, data)...)
 	}
 	if len(errs) > 0 {
-		sortErrors(errs)
-		return cue.Value{}, errs
+		return cue.Value{}, capErrors(errs)
 	}
 	return v, nil
+}
+
+// maxErrors bounds what one spec reports: past it, more lines only bury
+// the first mistake.
+const maxErrors = 30
+
+func capErrors(errs Errors) Errors {
+	sortErrors(errs)
+	if len(errs) <= maxErrors {
+		return errs
+	}
+	rest := len(errs) - maxErrors
+	errs = errs[:maxErrors:maxErrors]
+	return append(errs, &Error{Pos: Position{File: errs[0].Pos.File}, Msg: fmt.Sprintf("and %d more problems", rest)})
 }
 
 func sortErrors(errs Errors) {
@@ -105,18 +118,18 @@ func convert(err error, filename string, schema, data cue.Value) Errors {
 			order = append(order, path)
 		}
 		if r == nil || rank < r.rank {
-			r = &ranked{e: &Error{Pos: pos, Path: path, Msg: clean(msg)}, rank: rank}
+			r = &ranked{e: &Error{Pos: pos, Path: path, Msg: shorten(clean(msg))}, rank: rank}
 			best[path] = r
 		}
 		if rank == rankConflict && r.rank == rankConflict {
 			found := fmt.Sprint(lookup(data, segs))
 			if m := reConflict.FindStringSubmatch(msg); m != nil {
 				for _, x := range m[1:] {
-					if x != found && !slices.Contains(r.expected, x) {
-						r.expected = append(r.expected, x)
+					if x != found && !slices.Contains(r.expected, shorten(x)) {
+						r.expected = append(r.expected, shorten(x))
 					}
 				}
-				r.found = found
+				r.found = shorten(found)
 			}
 		}
 	}
@@ -138,7 +151,19 @@ func convert(err error, filename string, schema, data cue.Value) Errors {
 	return out
 }
 
-var reConflict = regexp.MustCompile(`^conflicting values (.+) and (.+)$`)
+var (
+	reConflict = regexp.MustCompile(`^conflicting values (.+) and (.+)$`)
+	reLongStr  = regexp.MustCompile(`"(?:[^"\\]|\\.){60,}"`)
+)
+
+// shorten cuts long quoted values inside a message; the position already
+// says where the value is.
+func shorten(msg string) string {
+	return reLongStr.ReplaceAllStringFunc(msg, func(q string) string {
+		r := []rune(q)
+		return string(r[:50]) + `…"`
+	})
+}
 
 const rankConflict = 4
 
