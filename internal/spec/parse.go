@@ -274,7 +274,6 @@ func (p *parsed) checkSyntax() error {
 	return nil
 }
 
-
 func joinPath(path, name string) string {
 	if path == "" {
 		return name
