@@ -307,7 +307,8 @@ func checkCrossField(v cue.Value, w *WorkQueue) error {
 	}
 	for i, e := range w.Spec.Worker.Env {
 		if (e.Value == nil) == (e.ValueFrom == nil) {
-			pos := positionOf(v.LookupPath(cue.ParsePath(fmt.Sprintf("spec.worker.env[%d]", i))).Pos())
+			// A struct's own position is the schema's; its name is the user's.
+			pos := positionOf(v.LookupPath(cue.ParsePath(fmt.Sprintf("spec.worker.env[%d].name", i))).Pos())
 			errs = append(errs, errorf(pos, fmt.Sprintf("spec.worker.env[%d]", i), "set exactly one of value and valueFrom"))
 		}
 	}

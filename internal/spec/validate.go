@@ -113,6 +113,9 @@ func convert(err error, filename string, schema, data cue.Value) Errors {
 		if pos.File == "" {
 			pos = nearestPos(data, segs, filename)
 		}
+		if m := reMismatch.FindStringSubmatch(msg); m != nil {
+			msg = mismatch(m, lookup(data, segs))
+		}
 		r := best[path]
 		if r == nil {
 			order = append(order, path)
@@ -221,12 +224,39 @@ func clean(msg string) string {
 	if m := reBound.FindStringSubmatch(msg); m != nil {
 		return fmt.Sprintf("expected a value %s, found %s", m[2], m[1])
 	}
-	if m := reMismatch.FindStringSubmatch(msg); m != nil {
-		// CUE puts the user's concrete value first and the schema's type
-		// second.
-		return fmt.Sprintf("expected %s, found %s %s", article(m[4]), m[3], m[1])
-	}
 	return msg
+}
+
+// mismatch words a type conflict from the user's side: CUE names the two
+// kinds in either order, so the user's value decides which one was found.
+func mismatch(m []string, user cue.Value) string {
+	kinds := []string{m[3], m[4]}
+	values := []string{m[1], m[2]}
+	found := 0
+	if user.Exists() && kindName(user.IncompleteKind()) == kinds[1] {
+		found = 1
+	}
+	return fmt.Sprintf("expected %s, found %s %s", article(kinds[1-found]), kinds[found], values[found])
+}
+
+func kindName(k cue.Kind) string {
+	switch k {
+	case cue.StringKind:
+		return "string"
+	case cue.IntKind:
+		return "int"
+	case cue.FloatKind, cue.NumberKind:
+		return "float"
+	case cue.BoolKind:
+		return "bool"
+	case cue.StructKind:
+		return "struct"
+	case cue.ListKind:
+		return "list"
+	case cue.NullKind:
+		return "null"
+	}
+	return k.String()
 }
 
 func article(kind string) string {
