@@ -146,12 +146,12 @@ func TestChunks(t *testing.T) {
 
 func TestEscapedSize(t *testing.T) {
 	for s, want := range map[string]int{
-		"apple":    5,
-		`a"b`:      4,
-		"<&>":      18,
-		"りんご":      9,
+		"apple":     5,
+		`a"b`:       4,
+		"<&>":       18,
+		"りんご":       9,
 		"tab\there": 13,
-		"\u2028":   6,
+		"\u2028":    6,
 	} {
 		if got := escapedSize(s); got != want {
 			t.Errorf("escapedSize(%q) = %d, want %d", s, got, want)

@@ -414,7 +414,7 @@ func TestItemsFile(t *testing.T) {
 
 func TestItemsFileSymlinkEscape(t *testing.T) {
 	writeFiles(t, map[string]string{
-		"secret.txt":  "a\n",
+		"secret.txt":   "a\n",
 		"spec/wq.yaml": strings.Replace(valid, "items: [a, b]", "itemsFile: items.txt", 1),
 	})
 	if err := os.Symlink("../secret.txt", "spec/items.txt"); err != nil {
