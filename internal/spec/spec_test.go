@@ -137,6 +137,11 @@ func TestLoadErrors(t *testing.T) {
 			want:  []string{"wq.yaml:5:14: metadata.namespace: must be a DNS-1123 label: 1 to 63 lowercase letters, digits or '-', starting and ending with a letter or digit"},
 		},
 		{
+			name:  "reserved label",
+			files: map[string]string{"wq.yaml": strings.Replace(valid, "  name: job-wq\n", "  name: job-wq\n  labels:\n    app.kubernetes.io/name: mine\n", 1)},
+			want:  []string{`wq.yaml:6:5: metadata.labels."app.kubernetes.io/name": key "app.kubernetes.io/name" is not allowed: keys under app.kubernetes.io/ and jobwq.dev/ are jobwq's own`},
+		},
+		{
 			name:  "misspelt field",
 			files: map[string]string{"wq.yaml": strings.Replace(valid, "command:", "comand:", 1)},
 			want:  []string{"wq.yaml:9:5: spec.worker.comand: unknown field \"comand\" (did you mean \"command\"?)"},

@@ -41,9 +41,9 @@ func validate(p *parsed) (cue.Value, error) {
 	data := ctx.BuildFile(p.file)
 	v := schema.Unify(data)
 	if err := data.Err(); err != nil {
-		errs = append(errs, convert(err, p.file.Filename, schema, data)...)
+		errs = append(errs, convert(err, p, schema, data)...)
 	} else if err := v.Validate(cue.Concrete(true)); err != nil {
-		errs = append(errs, convert(err, p.file.Filename, schema, data)...)
+		errs = append(errs, convert(err, p, schema, data)...)
 	}
 	if len(errs) > 0 {
 		return cue.Value{}, capErrors(errs)
@@ -79,7 +79,8 @@ func sortErrors(errs Errors) {
 // in the user's file, the field path, and what was expected. CUE reports a
 // failed default as a separate conflict and wraps disjunctions in summary
 // lines; those are noise to a user and are dropped.
-func convert(err error, filename string, schema, data cue.Value) Errors {
+func convert(err error, p *parsed, schema, data cue.Value) Errors {
+	filename := p.file.Filename
 	type ranked struct {
 		e        *Error
 		rank     int
@@ -99,8 +100,13 @@ func convert(err error, filename string, schema, data cue.Value) Errors {
 			segs = segs[1:]
 		}
 		rank := rankOf(msg)
+		var keyPos token.Pos
 		if msg == "field not allowed" {
 			segs, msg = unknownField(schema, segs)
+			// Point at the unknown key, not at whatever its value holds.
+			if f := findField(p.file.Decls, segs...); f != nil {
+				keyPos = f.Label.Pos()
+			}
 		}
 		if rank == rankMissing {
 			// A missing list reports its first element as missing.
@@ -110,6 +116,9 @@ func convert(err error, filename string, schema, data cue.Value) Errors {
 		}
 		path := fieldPath(segs)
 		pos := userPos(ce, filename)
+		if keyPos.IsValid() {
+			pos = positionOf(keyPos)
+		}
 		if pos.File == "" {
 			pos = nearestPos(data, segs, filename)
 		}
@@ -278,7 +287,10 @@ func unknownField(schema cue.Value, segs []string) ([]string, string) {
 	for i, s := range segs {
 		sel := selector(v, s)
 		if !v.Allows(sel) {
-			name := s
+			name := sel.Unquoted()
+			if p := fieldPath(segs[:i]); p == "metadata.labels" || p == "metadata.annotations" {
+				return segs[:i+1], fmt.Sprintf("key %q is not allowed: keys under app.kubernetes.io/ and jobwq.dev/ are jobwq's own", name)
+			}
 			msg := fmt.Sprintf("unknown field %q", name)
 			known := fieldNames(v)
 			if m := closest(name, known); m != "" {
@@ -293,9 +305,14 @@ func unknownField(schema cue.Value, segs []string) ([]string, string) {
 	return segs, "field not allowed"
 }
 
+// selector turns a path segment from a CUE error back into a selector;
+// CUE quotes labels that are not identifiers.
 func selector(v cue.Value, s string) cue.Selector {
 	if n, err := strconv.Atoi(s); err == nil && v.IncompleteKind() == cue.ListKind {
 		return cue.Index(n)
+	}
+	if u, err := strconv.Unquote(s); err == nil {
+		return cue.Str(u)
 	}
 	return cue.Str(s)
 }
