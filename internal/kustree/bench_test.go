@@ -1,0 +1,69 @@
+package kustree
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+
+	"github.com/jobwq/jobwq/internal/render"
+	"github.com/jobwq/jobwq/internal/spec"
+)
+
+// BenchmarkBuild1M is `jobwq build` on a spec whose itemsFile has
+// 1,000,000 lines: load, stream and chunk the items, render, write the tree.
+// The goal is under 3 s and 300 MB; peak-RSS-MB is the whole test
+// process's high-water mark.
+func BenchmarkBuild1M(b *testing.B) {
+	dir := b.TempDir()
+	f, err := os.Create(filepath.Join(dir, "items.txt"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	w := bufio.NewWriter(f)
+	for i := range 1_000_000 {
+		fmt.Fprintf(w, "s3://bucket/photos/%07d.jpg\n", i)
+	}
+	if err := w.Flush(); err != nil {
+		b.Fatal(err)
+	}
+	f.Close()
+	specPath := filepath.Join(dir, "workqueue.yaml")
+	err = os.WriteFile(specPath, []byte(`apiVersion: jobwq.dev/v1alpha1
+kind: WorkQueue
+metadata: {name: big}
+spec:
+  itemsFile: items.txt
+  worker: {image: "registry.example.com/w:v1", command: [run], parallelism: 50}
+`), 0o644)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		wq, err := spec.Load(specPath)
+		if err != nil {
+			b.Fatal(err)
+		}
+		items, err := render.CollectItems(wq)
+		if err != nil {
+			b.Fatal(err)
+		}
+		files, err := render.Tree(wq, items)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := Write(filepath.Join(dir, fmt.Sprintf("out%d", i)), files); err != nil {
+			b.Fatal(err)
+		}
+		if items.Count != 1_000_000 {
+			b.Fatalf("count = %d", items.Count)
+		}
+	}
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err == nil {
+		b.ReportMetric(float64(ru.Maxrss)/1024, "peak-RSS-MB")
+	}
+}
