@@ -10,12 +10,16 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"cuelang.org/go/cue"
+	"k8s.io/apimachinery/pkg/api/resource"
 )
 
 // MaxSpecBytes bounds a spec file. Large item lists belong in itemsFile,
@@ -82,7 +86,7 @@ type Broker struct {
 }
 
 type Storage struct {
-	Size             string `json:"size"`
+	Size             Quantity `json:"size"`
 	StorageClassName string `json:"storageClassName,omitempty"`
 }
 
@@ -92,8 +96,21 @@ type Runner struct {
 
 // Resources are Kubernetes requests and limits, by resource name.
 type Resources struct {
-	Requests map[string]string `json:"requests"`
-	Limits   map[string]string `json:"limits"`
+	Requests map[string]Quantity `json:"requests"`
+	Limits   map[string]Quantity `json:"limits"`
+}
+
+// Quantity is a Kubernetes quantity as the user wrote it, numbers included
+// ("2" for cpu: 2).
+type Quantity string
+
+func (q *Quantity) UnmarshalJSON(b []byte) error {
+	if s, err := strconv.Unquote(string(b)); err == nil {
+		*q = Quantity(s)
+		return nil
+	}
+	*q = Quantity(b)
+	return nil
 }
 
 // EnvVar is a Kubernetes EnvVar, limited to what a worker needs.
@@ -305,7 +322,19 @@ func checkCrossField(v cue.Value, w *WorkQueue) error {
 		pos := positionOf(v.LookupPath(cue.ParsePath("spec.queue.name")).Pos())
 		errs = append(errs, errorf(pos, "spec.queue.name", "is %d bytes, at most 255 are allowed", len(q)))
 	}
+	errs = append(errs, checkDurations(v, w)...)
+	errs = append(errs, checkResources(v, "spec.worker.resources", w.Spec.Worker.Resources)...)
+	errs = append(errs, checkResources(v, "spec.broker.resources", w.Spec.Broker.Resources)...)
+	if q, err := resource.ParseQuantity(string(w.Spec.Broker.Storage.Size)); err != nil || q.Sign() <= 0 {
+		errs = append(errs, errorf(posOf(v, "spec.broker.storage.size"), "spec.broker.storage.size", "must be a positive quantity such as 1Gi"))
+	}
+	seen := map[string]int{}
 	for i, e := range w.Spec.Worker.Env {
+		path := fmt.Sprintf("spec.worker.env[%d]", i)
+		if first, dup := seen[e.Name]; dup {
+			errs = append(errs, errorf(posOf(v, path+".name"), path+".name", "duplicate variable %q (first at spec.worker.env[%d])", e.Name, first))
+		}
+		seen[e.Name] = i
 		if (e.Value == nil) == (e.ValueFrom == nil) {
 			// A struct's own position is the schema's; its name is the user's.
 			pos := positionOf(v.LookupPath(cue.ParsePath(fmt.Sprintf("spec.worker.env[%d].name", i))).Pos())
@@ -313,9 +342,62 @@ func checkCrossField(v cue.Value, w *WorkQueue) error {
 		}
 	}
 	if len(errs) > 0 {
-		return errs
+		return capErrors(errs)
 	}
 	return nil
+}
+
+// posOf is the user's position of a concrete field of the validated spec.
+func posOf(v cue.Value, path string) Position {
+	return positionOf(v.LookupPath(cue.ParsePath(path)).Pos())
+}
+
+// checkDurations: a deadline of zero would fail every item at once.
+func checkDurations(v cue.Value, w *WorkQueue) Errors {
+	var errs Errors
+	for _, d := range []struct {
+		path string
+		d    Duration
+		min  time.Duration
+	}{
+		{"spec.worker.timeout", w.Spec.Worker.Timeout, time.Second},
+		{"spec.worker.wait", w.Spec.Worker.Wait, time.Second},
+		{"spec.worker.activeDeadline", w.Spec.Worker.ActiveDeadline, time.Second},
+		{"spec.worker.ttlAfterFinished", w.Spec.Worker.TTLAfterFinished, 0},
+	} {
+		if d.d.Duration < d.min {
+			errs = append(errs, errorf(posOf(v, d.path), d.path, "must be at least %v, found %v", d.min, d.d.Duration))
+		}
+	}
+	if w.Spec.Worker.ActiveDeadline.Duration < w.Spec.Worker.Timeout.Duration {
+		errs = append(errs, errorf(posOf(v, "spec.worker.activeDeadline"), "spec.worker.activeDeadline",
+			"must be at least spec.worker.timeout (%v): the Job would end before one item may", w.Spec.Worker.Timeout.Duration))
+	}
+	return errs
+}
+
+// checkResources parses quantities as the API server will, and rejects
+// requests above limits, which it would refuse.
+func checkResources(v cue.Value, path string, r Resources) Errors {
+	var errs Errors
+	parse := func(kind, name string, s Quantity) (resource.Quantity, bool) {
+		p := fmt.Sprintf("%s.%s.%s", path, kind, name)
+		q, err := resource.ParseQuantity(string(s))
+		if err != nil || q.Sign() <= 0 {
+			errs = append(errs, errorf(posOf(v, p), p, "must be a positive quantity such as 500m or 1Gi, found %q", s))
+			return q, false
+		}
+		return q, true
+	}
+	for _, name := range slices.Sorted(maps.Keys(r.Requests)) {
+		req, ok := parse("requests", name, r.Requests[name])
+		lim, ok2 := parse("limits", name, r.Limits[name])
+		if ok && ok2 && req.Cmp(lim) > 0 {
+			p := fmt.Sprintf("%s.requests.%s", path, name)
+			errs = append(errs, errorf(posOf(v, p), p, "request %s is above the limit %s", r.Requests[name], r.Limits[name]))
+		}
+	}
+	return errs
 }
 
 // itemsPath resolves an items file and checks that it stays inside the

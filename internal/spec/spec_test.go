@@ -177,6 +177,49 @@ func TestLoadErrors(t *testing.T) {
 			want:  []string{`wq.yaml:10:18: spec.worker.parallelism: expected an integer, found string "two"`},
 		},
 		{
+			name:  "zero timeout",
+			files: map[string]string{"wq.yaml": valid + "    timeout: 0s\n"},
+			want:  []string{"wq.yaml:10:14: spec.worker.timeout: must be at least 1s, found 0s"},
+		},
+		{
+			name:  "deadline shorter than one item",
+			files: map[string]string{"wq.yaml": valid + "    timeout: 2h\n    activeDeadline: 1h\n"},
+			want:  []string{"wq.yaml:11:21: spec.worker.activeDeadline: must be at least spec.worker.timeout (2h0m0s): the Job would end before one item may"},
+		},
+		{
+			name:  "request above limit",
+			files: map[string]string{"wq.yaml": valid + "    resources: {requests: {cpu: 2}, limits: {cpu: 1500m, memory: 0}}\n"},
+			want: []string{
+				"wq.yaml:10:33: spec.worker.resources.requests.cpu: request 2 is above the limit 1500m",
+				`wq.yaml:10:66: spec.worker.resources.limits.memory: must be a positive quantity such as 500m or 1Gi, found "0"`,
+			},
+		},
+		{
+			name:  "duplicate env",
+			files: map[string]string{"wq.yaml": valid + "    env: [{name: A, value: x}, {name: A, value: y}]\n"},
+			want:  []string{`wq.yaml:10:39: spec.worker.env[1].name: duplicate variable "A" (first at spec.worker.env[0])`},
+		},
+		{
+			name:  "missing apiVersion",
+			files: map[string]string{"wq.yaml": strings.Replace(valid, "apiVersion: jobwq.dev/v1alpha1\n", "", 1)},
+			want:  []string{"wq.yaml:1:1: apiVersion: required field is missing"},
+		},
+		{
+			name:  "bad label value",
+			files: map[string]string{"wq.yaml": strings.Replace(valid, "  name: job-wq\n", "  name: job-wq\n  labels: {team: a b}\n", 1)},
+			want:  []string{"wq.yaml:5:18: metadata.labels.team: must be a label value: at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit"},
+		},
+		{
+			name:  "null worker",
+			files: map[string]string{"wq.yaml": strings.Replace(valid, "  worker:\n    image: registry.example.com/w:v1\n    command: [run]\n", "  worker: null\n", 1)},
+			want:  []string{"wq.yaml:7:11: spec.worker: expected a mapping, found null"},
+		},
+		{
+			name:  "items not a list",
+			files: map[string]string{"wq.yaml": strings.Replace(valid, "[a, b]", "apple", 1)},
+			want:  []string{`wq.yaml:6:10: spec.items: expected a list, found string "apple"`},
+		},
+		{
 			name:  "empty command",
 			files: map[string]string{"wq.yaml": strings.Replace(valid, "command: [run]", "command: []", 1)},
 			want:  []string{"wq.yaml:9:14: spec.worker.command: must not be empty"},

@@ -245,7 +245,16 @@ func mismatch(m []string, user cue.Value) string {
 	if user.Exists() && kindName(user.IncompleteKind()) == kinds[1] {
 		found = 1
 	}
-	return fmt.Sprintf("expected %s, found %s %s", article(kinds[1-found]), kinds[found], values[found])
+	var what string
+	switch kinds[found] {
+	case "null":
+		what = "null"
+	case "struct", "list":
+		what = article(kinds[found])
+	default:
+		what = kinds[found] + " " + shorten(values[found])
+	}
+	return fmt.Sprintf("expected %s, found %s", article(kinds[1-found]), what)
 }
 
 func kindName(k cue.Kind) string {
