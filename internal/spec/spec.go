@@ -87,7 +87,7 @@ type Broker struct {
 
 type Storage struct {
 	Size             Quantity `json:"size"`
-	StorageClassName string `json:"storageClassName,omitempty"`
+	StorageClassName string   `json:"storageClassName,omitempty"`
 }
 
 type Runner struct {
