@@ -37,6 +37,16 @@ kube-score: $(TOOLS_BIN)/kube-score
 $(TOOLS_BIN)/kube-score:
 	GOBIN=$(TOOLS_BIN) $(GO) install github.com/zegl/kube-score/cmd/kube-score@$(KUBE_SCORE_VERSION)
 
+## kube-tools: the pinned kube-apiserver and kube-controller-manager, built
+## from tools/kube into $(CACHE)/kube-<version>/ (seconds once built), and
+## etcd from apt when missing and root.
+kube-tools:
+	JOBWQ_CACHE=$(CACHE) GO=$(GO) bash tools/kube/install.sh
+
+## conformance: a real kube-apiserver judges everything jobwq renders.
+conformance: kube-tools
+	JOBWQ_CACHE=$(CACHE) $(GO) test -race -count=1 -timeout 20m ./internal/kubetest/... ./internal/conformance/...
+
 ## generate: refresh everything derived from the code and the CUE.
 generate:
 	$(GO) run ./cmd/jobwq schema > schemas/workqueue.schema.json
