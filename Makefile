@@ -8,6 +8,7 @@ CACHE     ?= $(HOME)/.cache/jobwq
 TOOLS_BIN := $(CACHE)/bin
 KUBE_SCORE_VERSION := v1.20.0
 export PATH := $(TOOLS_BIN):$(PATH)
+export JOBWQ_CACHE := $(CACHE)
 
 .PHONY: all test unit lint drift tools kube-score kube-tools conformance bench fuzz generate example clean
 
@@ -31,7 +32,7 @@ drift:
 	$(GO) run ./cmd/jobwq build examples/fruits -o . --check
 	$(GO) run ./cmd/jobwq schema | diff -u schemas/workqueue.schema.json -
 
-tools: kube-score
+tools: kube-score kube-tools
 
 kube-score: $(TOOLS_BIN)/kube-score
 $(TOOLS_BIN)/kube-score:
