@@ -14,19 +14,11 @@ import (
 // repository, which users apply straight from a clone, equal to what the
 // code builds from examples/fruits.
 func TestCommittedBuildIsCurrent(t *testing.T) {
-	w, err := spec.Load("examples/fruits")
+	r, err := render.File("examples/fruits")
 	if err != nil {
 		t.Fatal(err)
 	}
-	items, err := render.CollectItems(w)
-	if err != nil {
-		t.Fatal(err)
-	}
-	files, err := render.Tree(w, items)
-	if err != nil {
-		t.Fatal(err)
-	}
-	diff, err := kustree.Diff(".", files)
+	diff, err := kustree.Diff(".", r.Files)
 	if err != nil {
 		t.Fatal(err)
 	}

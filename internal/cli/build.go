@@ -39,26 +39,26 @@ func newBuildCmd() *cobra.Command {
 		Long:  buildDoc,
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			r, err := renderSpec(args[0])
+			r, err := render.File(args[0])
 			if err != nil {
 				return specError(cmd.ErrOrStderr(), err)
 			}
 			if check {
-				diff, err := kustree.Diff(out, r.files)
+				diff, err := kustree.Diff(out, r.Files)
 				if err != nil {
 					return err
 				}
 				if diff != "" {
 					fmt.Fprint(cmd.OutOrStdout(), diff)
-					return findings(fmt.Errorf("%s is out of date with %s: run jobwq build %s -o %s", out, r.wq.Path, args[0], out))
+					return findings(fmt.Errorf("%s is out of date with %s: run jobwq build %s -o %s", out, r.Spec.Path, args[0], out))
 				}
 				return nil
 			}
-			if err := kustree.Write(out, r.files); err != nil {
+			if err := kustree.Write(out, r.Files); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.ErrOrStderr(), "wrote %s: %d items in %d chunks; apply with kubectl apply -k %s/overlays/<%s>\n",
-				out, r.items.Count, len(r.items.Chunks), out, joinVariants())
+				out, r.Items.Count, len(r.Items.Chunks), out, joinVariants())
 			return nil
 		},
 	}

@@ -9,13 +9,6 @@ import (
 	"github.com/jobwq/jobwq/internal/spec"
 )
 
-// rendered is one spec taken all the way to its kustomize tree.
-type rendered struct {
-	wq    *spec.WorkQueue
-	items *render.ItemSet
-	files render.Files
-}
-
 // loadSpec validates a spec and its items.
 func loadSpec(path string) (*spec.WorkQueue, *render.ItemSet, error) {
 	wq, err := spec.Load(path)
@@ -27,18 +20,6 @@ func loadSpec(path string) (*spec.WorkQueue, *render.ItemSet, error) {
 		return nil, nil, err
 	}
 	return wq, items, nil
-}
-
-func renderSpec(path string) (*rendered, error) {
-	wq, items, err := loadSpec(path)
-	if err != nil {
-		return nil, err
-	}
-	files, err := render.Tree(wq, items)
-	if err != nil {
-		return nil, err
-	}
-	return &rendered{wq: wq, items: items, files: files}, nil
 }
 
 // isFinding reports whether err is a problem with the user's spec (exit 1)

@@ -32,11 +32,11 @@ func newRenderCmd() *cobra.Command {
 			if !slices.Contains(render.Variants, variant) {
 				return fmt.Errorf("unknown variant %q: want one of %s", variant, strings.Join(render.Variants, ", "))
 			}
-			r, err := renderSpec(args[0])
+			r, err := render.File(args[0])
 			if err != nil {
 				return specError(cmd.ErrOrStderr(), err)
 			}
-			out, err := kustree.Build(r.files, "overlays/"+variant)
+			out, err := kustree.Build(r.Files, "overlays/"+variant)
 			if err != nil {
 				return err
 			}

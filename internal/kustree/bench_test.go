@@ -9,7 +9,6 @@ import (
 	"testing"
 
 	"github.com/jobwq/jobwq/internal/render"
-	"github.com/jobwq/jobwq/internal/spec"
 )
 
 // BenchmarkBuild1M is `jobwq build` on a spec whose itemsFile has
@@ -43,23 +42,15 @@ spec:
 	}
 	b.ResetTimer()
 	for i := 0; b.Loop(); i++ {
-		wq, err := spec.Load(specPath)
+		r, err := render.File(specPath)
 		if err != nil {
 			b.Fatal(err)
 		}
-		items, err := render.CollectItems(wq)
-		if err != nil {
+		if err := Write(filepath.Join(dir, fmt.Sprintf("out%d", i)), r.Files); err != nil {
 			b.Fatal(err)
 		}
-		files, err := render.Tree(wq, items)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if err := Write(filepath.Join(dir, fmt.Sprintf("out%d", i)), files); err != nil {
-			b.Fatal(err)
-		}
-		if items.Count != 1_000_000 {
-			b.Fatalf("count = %d", items.Count)
+		if r.Items.Count != 1_000_000 {
+			b.Fatalf("count = %d", r.Items.Count)
 		}
 	}
 	var ru syscall.Rusage

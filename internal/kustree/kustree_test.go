@@ -12,24 +12,15 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/jobwq/jobwq/internal/render"
-	"github.com/jobwq/jobwq/internal/spec"
 )
 
 func renderSpec(t testing.TB, path string) render.Files {
 	t.Helper()
-	w, err := spec.Load(path)
+	r, err := render.File(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	items, err := render.CollectItems(w)
-	if err != nil {
-		t.Fatal(err)
-	}
-	files, err := render.Tree(w, items)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return files
+	return r.Files
 }
 
 var specs = []string{"../../examples/fruits", "../render/testdata/full/workqueue.yaml"}

@@ -258,3 +258,28 @@ func templates() (cue.Value, error) {
 	}
 	return v, nil
 }
+
+// Rendered is one spec taken all the way to its kustomize tree.
+type Rendered struct {
+	Spec  *spec.WorkQueue
+	Items *ItemSet
+	Files Files
+}
+
+// File loads the spec at path, streams its items and renders its tree:
+// everything `jobwq build` does before writing.
+func File(path string) (*Rendered, error) {
+	w, err := spec.Load(path)
+	if err != nil {
+		return nil, err
+	}
+	items, err := CollectItems(w)
+	if err != nil {
+		return nil, err
+	}
+	files, err := Tree(w, items)
+	if err != nil {
+		return nil, err
+	}
+	return &Rendered{Spec: w, Items: items, Files: files}, nil
+}
