@@ -8,5 +8,5 @@ import "embed"
 
 // FS holds the schema files, rooted at this directory.
 //
-//go:embed workqueue.cue
+//go:embed workqueue.cue policy/*.cue
 var FS embed.FS

@@ -103,6 +103,7 @@ Exit codes: 0 ok, 1 findings (invalid spec, policy violation, drift),
 		newVetCmd(),
 		newBuildCmd(),
 		newRenderCmd(),
+		newPolicyCmd(),
 		newSchemaCmd(),
 		newVersionCmd(),
 	)

@@ -1,0 +1,165 @@
+package cli
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/jobwq/jobwq/internal/policy"
+	"github.com/jobwq/jobwq/internal/report"
+)
+
+const policyDoc = `Check Kubernetes manifests against jobwq's policy pack.
+
+Each PATH is a file of YAML documents or JSON values (a v1 List is opened
+up), a directory (its .yaml, .yml and .json files, recursively), a
+directory holding a kustomization.yaml, which is built in-process as
+'kubectl kustomize' would first, or - for standard input. Every pod
+template is checked: those of Jobs, CronJobs, Deployments, ReplicaSets,
+StatefulSets, DaemonSets, ReplicationControllers and Pods. Documents
+without a kind are skipped.
+
+Each finding names the file, line and column of the offending field (of
+its parent when the field is missing), the rule and the object. For a
+kustomization the positions point into the built stream, shown as
+'DIR (kustomize build)'; 'kubectl kustomize DIR' prints it.
+
+The built-in rules (jobwq policy --list) are CUE, embedded from
+schemas/policy. --policy adds rules of the same shape from a CUE file of
+package policy; --disable turns a rule off for the run. An object opts out
+of rules with an annotation that names them and says why:
+
+  metadata:
+    annotations:
+      jobwq.dev/ignore: image-tag,container-limits built and pinned by CI
+
+With --spec, a work-queue Job (one that sets completions, or parallelism
+above 1) must have completions equal to the spec's item count.
+
+Exit status is 0 when no finding is at or above --fail-on, 1 when one is,
+and 2 when a path, policy file or spec cannot be read.
+
+Examples:
+  jobwq policy job.yaml
+  jobwq policy overlays/deployment --format sarif > policy.sarif
+  kubectl get jobs -o yaml | jobwq policy -
+  jobwq policy --spec examples/fruits job.yaml
+  jobwq policy --policy team.cue --disable job-ttl-after-finished manifests/
+  jobwq policy --list`
+
+func newPolicyCmd() *cobra.Command {
+	var (
+		format, failOn, specPath string
+		policies, disable        []string
+		list                     bool
+	)
+	cmd := &cobra.Command{
+		Use:   "policy PATH... | -",
+		Short: "Check Job specs and every pod template against the CUE policy",
+		Long:  policyDoc,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			threshold, err := policy.ParseSeverity(failOn)
+			if err != nil {
+				return fmt.Errorf("--fail-on: %w", err)
+			}
+			if !list && len(args) == 0 {
+				return fmt.Errorf("no PATH to check: give files, directories or - for stdin (see 'jobwq policy --help')")
+			}
+			opts := policy.Options{PolicyFiles: policies, Disable: disable}
+			if specPath != "" {
+				wq, items, err := loadSpec(specPath)
+				if err != nil {
+					if isFinding(err) {
+						return fmt.Errorf("--spec %s is not a valid WorkQueue:\n%w", specPath, err)
+					}
+					return fmt.Errorf("--spec: %w", err)
+				}
+				opts.Spec = &policy.Spec{Path: wq.Path, Items: items.Count}
+			}
+			pack, err := policy.Compile(opts)
+			if err != nil {
+				return err
+			}
+			if list {
+				return listRules(cmd, pack)
+			}
+			out, err := report.New(format, cmd.OutOrStdout(), report.Options{
+				Rules: pack.Rules(), FailOn: threshold, Version: moduleVersion(),
+			})
+			if err != nil {
+				return fmt.Errorf("--format: %w", err)
+			}
+			results, err := pack.CheckPaths(args, cmd.InOrStdin())
+			if err != nil {
+				return err
+			}
+			if len(results) == 0 {
+				return fmt.Errorf("found no Kubernetes objects in %s", strings.Join(args, " "))
+			}
+			failed := false
+			for _, r := range results {
+				if err := out.Write(r); err != nil {
+					return err
+				}
+				for _, f := range r.Findings {
+					failed = failed || f.Severity >= threshold
+				}
+			}
+			if err := out.Flush(); err != nil {
+				return err
+			}
+			if failed {
+				return exitWith(ExitFindings)
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVarP(&format, "format", "f", "text", "output format: "+strings.Join(report.Formats, ", "))
+	f.StringArrayVar(&policies, "policy", nil, "add the rules of a CUE `FILE` (package policy); repeatable")
+	f.StringSliceVar(&disable, "disable", nil, "turn off rule `ID`; repeatable or comma-separated")
+	f.StringVar(&failOn, "fail-on", "error", "lowest severity that fails the run: error, warning or info")
+	f.StringVar(&specPath, "spec", "", "WorkQueue `SPEC` whose item count work-queue Jobs' completions must equal")
+	f.BoolVar(&list, "list", false, "list the rules (with --policy, the user's too) and exit")
+	_ = cmd.RegisterFlagCompletionFunc("format", cobra.FixedCompletions(report.Formats, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("fail-on", cobra.FixedCompletions([]string{"error", "warning", "info"}, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("disable", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+		pack, err := policy.Compile(policy.Options{})
+		if err != nil {
+			return nil, cobra.ShellCompDirectiveError
+		}
+		var ids []string
+		for _, r := range pack.Rules() {
+			ids = append(ids, r.ID+"\t"+r.Message)
+		}
+		return ids, cobra.ShellCompDirectiveNoFileComp
+	})
+	_ = cmd.MarkFlagFilename("policy", "cue")
+	return cmd
+}
+
+// listRules prints the catalogue: id, severity, message, and whether the
+// rule is off for this run.
+func listRules(cmd *cobra.Command, pack *policy.Pack) error {
+	tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+	for _, r := range pack.Rules() {
+		state := ""
+		if !pack.Enabled(r.ID) {
+			state = " (disabled)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s%s\n", r.ID, r.Severity, r.Message, state)
+	}
+	return tw.Flush()
+}
+
+// moduleVersion is jobwq's version for reports, without the Go version.
+func moduleVersion() string {
+	f := strings.Fields(versionString())
+	if len(f) >= 2 && !slices.Contains([]string{"(devel)", "(unknown"}, f[1]) {
+		return f[1]
+	}
+	return ""
+}

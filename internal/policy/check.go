@@ -1,0 +1,511 @@
+package policy
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+
+	"cuelang.org/go/cue"
+	"cuelang.org/go/cue/ast"
+	cueerrors "cuelang.org/go/cue/errors"
+	"cuelang.org/go/cue/literal"
+	"cuelang.org/go/cue/token"
+	"cuelang.org/go/encoding/json"
+	"cuelang.org/go/encoding/yaml"
+)
+
+// IgnoreAnnotation suppresses rules for one object: its value is a
+// comma-separated list of rule ids, then the reason.
+const IgnoreAnnotation = "jobwq.dev/ignore"
+
+// A template says where a kind keeps its Job spec and its pod spec, and
+// which API groups serve that kind (so that a custom resource that happens
+// to be called Job is left alone).
+type template struct {
+	groups   []string
+	job, pod []string
+}
+
+var (
+	core      = []string{""}
+	apps      = []string{"apps", "extensions"}
+	batch     = []string{"batch"}
+	podOfTmpl = []string{"spec", "template", "spec"}
+	templates = map[string]template{
+		"Pod":                   {groups: core, pod: []string{"spec"}},
+		"PodTemplate":           {groups: core, pod: []string{"template", "spec"}},
+		"ReplicationController": {groups: core, pod: podOfTmpl},
+		"Deployment":            {groups: apps, pod: podOfTmpl},
+		"ReplicaSet":            {groups: apps, pod: podOfTmpl},
+		"StatefulSet":           {groups: apps, pod: podOfTmpl},
+		"DaemonSet":             {groups: apps, pod: podOfTmpl},
+		"Job":                   {groups: batch, job: []string{"spec"}, pod: podOfTmpl},
+		"CronJob": {groups: batch,
+			job: []string{"spec", "jobTemplate", "spec"},
+			pod: []string{"spec", "jobTemplate", "spec", "template", "spec"}},
+	}
+)
+
+// An object is one Kubernetes object inside a document.
+type object struct {
+	expr   *ast.StructLit
+	prefix []any // path from the document's root (items.N inside a List)
+	kind   string
+	apiVer string
+}
+
+// Check reads every object in data, a stream of YAML documents or (when
+// filename ends in .json, or data starts with { or [) JSON values, and
+// checks each. filename names data in positions. A syntax error stops the
+// check and is returned with its position.
+//
+// Documents are decoded in order while workers, one per CPU, evaluate the
+// objects already decoded.
+func (p *Pack) Check(filename string, data []byte) ([]Result, error) {
+	type task struct {
+		o   object
+		res Result
+		err error
+	}
+	var (
+		tasks []*task
+		queue = make(chan *task, 256)
+		wg    sync.WaitGroup
+	)
+	workers := runtime.GOMAXPROCS(0)
+	var compileErr error
+	var compileOnce sync.Once
+	for range workers {
+		wg.Go(func() {
+			ev, err := p.evaluator()
+			if err != nil {
+				compileOnce.Do(func() { compileErr = err })
+				for range queue {
+				}
+				return
+			}
+			defer p.release(ev)
+			for t := range queue {
+				t.res, t.err = p.checkObject(ev, filename, t.o)
+			}
+		})
+	}
+	decodeErr := eachDocument(filename, data, func(doc ast.Expr) {
+		for _, o := range objectsOf(doc, nil) {
+			t := &task{o: o}
+			tasks = append(tasks, t)
+			queue <- t
+		}
+	})
+	close(queue)
+	wg.Wait()
+	if decodeErr != nil {
+		return nil, decodeErr
+	}
+	if compileErr != nil {
+		return nil, compileErr
+	}
+	results := make([]Result, 0, len(tasks))
+	for _, t := range tasks {
+		if t.err != nil {
+			return nil, t.err
+		}
+		results = append(results, t.res)
+	}
+	return results, nil
+}
+
+// CheckBytes is Check flattened into findings sorted by file, line and
+// column; it is what a caller holding rendered YAML wants.
+func (p *Pack) CheckBytes(filename string, data []byte) ([]Finding, error) {
+	rs, err := p.Check(filename, data)
+	if err != nil {
+		return nil, err
+	}
+	return Findings(rs), nil
+}
+
+func isJSON(filename string, data []byte) bool {
+	if strings.HasSuffix(strings.ToLower(filename), ".json") {
+		return true
+	}
+	t := bytes.TrimLeft(data, " \t\r\n")
+	return len(t) > 0 && (t[0] == '{' || t[0] == '[')
+}
+
+// eachDocument decodes a stream document by document, keeping positions.
+func eachDocument(filename string, data []byte, yield func(ast.Expr)) error {
+	type extractor interface{ Extract() (ast.Expr, error) }
+	var d extractor
+	if isJSON(filename, data) {
+		d = json.NewDecoder(nil, filename, bytes.NewReader(data))
+	} else {
+		d = yaml.NewDecoder(filename, bytes.NewReader(data))
+	}
+	for {
+		e, err := d.Extract()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("parse %s: %w", filename, oneLine(err))
+		}
+		yield(e)
+	}
+}
+
+// objectsOf returns the Kubernetes objects in a document: the document
+// itself, or the items of a List.
+func objectsOf(e ast.Expr, prefix []any) []object {
+	s, ok := e.(*ast.StructLit)
+	if !ok {
+		return nil
+	}
+	kind, _ := stringAt(s, "kind")
+	if kind == "" {
+		return nil
+	}
+	apiVer, _ := stringAt(s, "apiVersion")
+	if strings.HasSuffix(kind, "List") {
+		if items, ok := lookup(s, []any{"items"}).(*ast.ListLit); ok {
+			var out []object
+			for i, it := range items.Elts {
+				out = append(out, objectsOf(it, append(append([]any{}, prefix...), "items", i))...)
+			}
+			return out
+		}
+	}
+	return []object{{expr: s, prefix: prefix, kind: kind, apiVer: apiVer}}
+}
+
+// parts returns the Job spec and pod spec paths of o, nil when o has none.
+func (o object) parts() (job, pod []string) {
+	t, ok := templates[o.kind]
+	if !ok {
+		return nil, nil
+	}
+	group := ""
+	if i := strings.Index(o.apiVer, "/"); i >= 0 {
+		group = o.apiVer[:i]
+	}
+	// A missing apiVersion is a half-written manifest, still worth checking.
+	if o.apiVer != "" && !slices.Contains(t.groups, group) {
+		return nil, nil
+	}
+	return t.job, t.pod
+}
+
+func (p *Pack) checkObject(ev *evaluator, filename string, o object) (Result, error) {
+	res := Result{Object: o.id(), Pos: positionOf(o.expr.Pos(), filename)}
+	anchors := map[string][]any{"object": nil}
+	var jobPath, podPath []string
+	j, pd := o.parts()
+	if j != nil {
+		if _, ok := lookup(o.expr, toAny(j)).(*ast.StructLit); ok {
+			jobPath = j
+		}
+	}
+	if pd != nil {
+		if _, ok := lookup(o.expr, toAny(pd)).(*ast.StructLit); ok {
+			podPath = pd
+		}
+	}
+
+	outcomes, err := p.evaluate(ev, o, jobPath, podPath)
+	if err != nil {
+		return res, fmt.Errorf("%s: %w", res.Pos, err)
+	}
+	if jobPath != nil {
+		anchors["job"] = toAny(jobPath)
+	}
+	if podPath != nil {
+		anchors["pod"] = toAny(podPath)
+	}
+
+	ignored, _ := o.ignored()
+	for _, r := range p.rules {
+		if ignored[r.ID] {
+			continue
+		}
+		out := outcomes[r.ID]
+		if out.err != nil {
+			res.Findings = append(res.Findings, Finding{
+				Rule: r.ID, Severity: Error, Fix: r.Fix, Object: res.Object,
+				Message: "the rule could not check this object: " + firstLine(out.err),
+				Pos:     p.errorPos(out.err, filename, res.Pos),
+			})
+			continue
+		}
+		for _, vi := range out.violations {
+			f := Finding{Rule: r.ID, Severity: r.Severity, Message: r.Message, Fix: r.Fix, Object: res.Object}
+			if vi.detail != "" {
+				f.Message = vi.detail
+			}
+			full := append(append([]any{}, anchors[vi.at]...), vi.path...)
+			f.Pos = positionOf(nearest(o.expr, full), filename)
+			res.Findings = append(res.Findings, f)
+		}
+	}
+	SortFindings(res.Findings)
+	return res, nil
+}
+
+// outcome is what one rule said about one object.
+type outcome struct {
+	violations []violation
+	err        error
+}
+
+// maxMemo bounds the remembered outcomes; past it objects are still
+// checked, only not remembered.
+const maxMemo = 1 << 14
+
+// evaluate runs the enabled rules over the parts of o that rules read,
+// remembering the outcome for objects that look the same to the rules.
+func (p *Pack) evaluate(ev *evaluator, o object, jobPath, podPath []string) (map[string]outcome, error) {
+	anchorKey := strings.Join(jobPath, ".") + "|" + strings.Join(podPath, ".")
+	p.mu.Lock()
+	rd, ok := p.objReads[anchorKey]
+	if !ok {
+		rd = p.reads.objectReads(jobPath, podPath)
+		p.objReads[anchorKey] = rd
+	}
+	p.mu.Unlock()
+	obj := prune(o.expr, rd)
+	key := digest(obj)
+	kh := sha256.Sum256(append(key[:], anchorKey...))
+	p.mu.Lock()
+	out, ok := p.memo[kh]
+	p.mu.Unlock()
+	if ok {
+		return out, nil
+	}
+
+	input := []ast.Decl{field("object", obj)}
+	// job and pod refer into object rather than copy it: the evaluator then
+	// shares the structure instead of unifying it three times.
+	if jobPath != nil {
+		input = append(input, field("job", ast.NewSel(ast.NewIdent("object"), jobPath...)))
+	}
+	if podPath != nil {
+		input = append(input, field("pod", ast.NewSel(ast.NewIdent("object"), podPath...)))
+	}
+	in := ev.ctx.BuildExpr(&ast.StructLit{Elts: input})
+	if err := in.Err(); err != nil {
+		return nil, oneLine(err)
+	}
+	v := ev.root.FillPath(inputPath, in)
+	out = make(map[string]outcome, len(p.rules))
+	cacheable := true
+	for _, r := range p.rules {
+		vs, err := p.violations(v, r.ID)
+		if err != nil {
+			// Errors carry positions in this object; do not reuse them.
+			cacheable = false
+		}
+		out[r.ID] = outcome{violations: vs, err: err}
+	}
+	p.mu.Lock()
+	if cacheable && len(p.memo) < maxMemo {
+		p.memo[kh] = out
+	}
+	p.mu.Unlock()
+	return out, nil
+}
+
+type violation struct {
+	at     string
+	path   []any
+	detail string
+}
+
+func (p *Pack) violations(v cue.Value, id string) ([]violation, error) {
+	list, err := v.LookupPath(p.paths[id]).List()
+	if err != nil {
+		return nil, err
+	}
+	var out []violation
+	for list.Next() {
+		e := list.Value()
+		vi := violation{at: "object"}
+		if at := e.LookupPath(cue.MakePath(cue.Str("at"))); at.Exists() {
+			if vi.at, err = at.String(); err != nil {
+				return nil, err
+			}
+			if vi.at != "object" && vi.at != "job" && vi.at != "pod" {
+				return nil, fmt.Errorf("violation at %q: want object, job or pod", vi.at)
+			}
+		}
+		if d := e.LookupPath(cue.MakePath(cue.Str("detail"))); d.Exists() {
+			if vi.detail, err = d.String(); err != nil {
+				return nil, err
+			}
+		}
+		elems, err := e.LookupPath(cue.MakePath(cue.Str("path"))).List()
+		if err != nil {
+			return nil, err
+		}
+		for elems.Next() {
+			x := elems.Value()
+			switch x.Kind() {
+			case cue.StringKind:
+				s, _ := x.String()
+				vi.path = append(vi.path, s)
+			case cue.IntKind:
+				n, err := x.Int64()
+				if err != nil {
+					return nil, err
+				}
+				vi.path = append(vi.path, int(n))
+			default:
+				return nil, fmt.Errorf("path element %v is neither a string nor an int", x)
+			}
+		}
+		out = append(out, vi)
+	}
+	return out, nil
+}
+
+// errorPos places a rule's evaluation error at the input field it names,
+// if any, and otherwise at the object.
+func (p *Pack) errorPos(err error, filename string, fallback Position) Position {
+	for _, e := range cueerrors.Errors(err) {
+		for _, pos := range append([]token.Pos{e.Position()}, e.InputPositions()...) {
+			if pos.IsValid() && pos.Filename() == filename {
+				return positionOf(pos, filename)
+			}
+		}
+	}
+	return fallback
+}
+
+func (o object) id() Object {
+	id := Object{Kind: o.kind}
+	id.Name, _ = stringAt(o.expr, "metadata", "name")
+	id.Namespace, _ = stringAt(o.expr, "metadata", "namespace")
+	return id
+}
+
+// ignored returns the rule ids the object's ignore annotation names.
+func (o object) ignored() (map[string]bool, bool) {
+	s, ok := stringAt(o.expr, "metadata", "annotations", IgnoreAnnotation)
+	if !ok {
+		return nil, false
+	}
+	ids, _, _ := strings.Cut(strings.TrimSpace(s), " ")
+	m := map[string]bool{}
+	for id := range strings.SplitSeq(ids, ",") {
+		if id = strings.TrimSpace(id); id != "" {
+			m[id] = true
+		}
+	}
+	return m, true
+}
+
+func field(name string, e ast.Expr) *ast.Field {
+	return &ast.Field{Label: ast.NewIdent(name), Value: e}
+}
+
+func toAny(p []string) []any {
+	if p == nil {
+		return nil
+	}
+	out := make([]any, len(p))
+	for i, s := range p {
+		out[i] = s
+	}
+	return out
+}
+
+// lookup follows path through struct fields and list elements; it returns
+// nil when the path does not exist.
+func lookup(e ast.Expr, path []any) ast.Expr {
+	for _, step := range path {
+		f := child(e, step)
+		if f == nil {
+			return nil
+		}
+		e = f.value
+	}
+	return e
+}
+
+type node struct {
+	pos   token.Pos // the key of a field, or the start of a list element
+	value ast.Expr
+}
+
+func child(e ast.Expr, step any) *node {
+	switch x := e.(type) {
+	case *ast.StructLit:
+		key, ok := step.(string)
+		if !ok {
+			return nil
+		}
+		// The last of duplicate keys wins, as in YAML decoders that allow them.
+		var found *node
+		for _, d := range x.Elts {
+			f, ok := d.(*ast.Field)
+			if !ok {
+				continue
+			}
+			name, _, err := ast.LabelName(f.Label)
+			if err == nil && name == key {
+				found = &node{pos: f.Label.Pos(), value: f.Value}
+			}
+		}
+		return found
+	case *ast.ListLit:
+		i, ok := step.(int)
+		if !ok || i < 0 || i >= len(x.Elts) {
+			return nil
+		}
+		return &node{pos: x.Elts[i].Pos(), value: x.Elts[i]}
+	}
+	return nil
+}
+
+// nearest returns the position of the field at path, or of its deepest
+// ancestor that exists: a missing field is reported where it belongs.
+func nearest(e *ast.StructLit, path []any) token.Pos {
+	pos := e.Pos()
+	var cur ast.Expr = e
+	for _, step := range path {
+		n := child(cur, step)
+		if n == nil {
+			break
+		}
+		if n.pos.IsValid() {
+			pos = n.pos
+		}
+		cur = n.value
+	}
+	return pos
+}
+
+// stringAt returns the string at path, if there is one.
+func stringAt(e ast.Expr, path ...string) (string, bool) {
+	v, ok := lookup(e, toAny(path)).(*ast.BasicLit)
+	if !ok || v.Kind != token.STRING {
+		return "", false
+	}
+	s, err := literal.Unquote(v.Value)
+	if err != nil {
+		return "", false
+	}
+	return s, true
+}
+
+func firstLine(err error) string {
+	s := oneLine(err).Error()
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = s[:i]
+	}
+	return s
+}

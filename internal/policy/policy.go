@@ -1,0 +1,417 @@
+// Package policy checks Kubernetes objects against jobwq's policy pack: the
+// CUE rules embedded from schemas/policy plus any the user adds. The pack is
+// compiled once; each object found in the input is then evaluated against
+// it, and every violation comes back as a Finding that points at the file,
+// line and column of the offending field.
+//
+// Objects are read from multi-document YAML or JSON (a v1 List is opened up
+// into its items). Pod templates are found in Pods, Jobs, CronJobs,
+// Deployments, ReplicaSets, StatefulSets, DaemonSets, ReplicationControllers
+// and PodTemplates; documents without a kind are not Kubernetes objects and
+// are skipped.
+//
+// An object opts out of rules with the annotation
+//
+//	jobwq.dev/ignore: ID[,ID...] reason
+//
+// where the reason is required (the ignore-reason rule warns without one).
+//
+// A Pack is safe for concurrent use.
+package policy
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"runtime"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+
+	"cuelang.org/go/cue"
+	"cuelang.org/go/cue/ast"
+	"cuelang.org/go/cue/build"
+	"cuelang.org/go/cue/cuecontext"
+	cueerrors "cuelang.org/go/cue/errors"
+	"cuelang.org/go/cue/token"
+
+	"github.com/jobwq/jobwq/schemas"
+)
+
+// Severity orders findings; --fail-on picks the lowest that fails a run.
+type Severity int
+
+const (
+	Info Severity = iota
+	Warning
+	Error
+)
+
+var severityNames = [...]string{Info: "info", Warning: "warning", Error: "error"}
+
+func (s Severity) String() string {
+	if s < 0 || int(s) >= len(severityNames) {
+		return fmt.Sprintf("severity(%d)", int(s))
+	}
+	return severityNames[s]
+}
+
+// ParseSeverity reads "error", "warning" or "info".
+func ParseSeverity(s string) (Severity, error) {
+	for i, n := range severityNames {
+		if n == s {
+			return Severity(i), nil
+		}
+	}
+	return 0, fmt.Errorf("unknown severity %q: want error, warning or info", s)
+}
+
+func (s Severity) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+func (s *Severity) UnmarshalText(b []byte) error {
+	v, err := ParseSeverity(string(b))
+	if err != nil {
+		return err
+	}
+	*s = v
+	return nil
+}
+
+// Position is a place in an input file. Line and Column are 1-based.
+type Position struct {
+	File   string `json:"file"`
+	Line   int    `json:"line,omitempty"`
+	Column int    `json:"column,omitempty"`
+}
+
+func (p Position) String() string {
+	switch {
+	case p.Line == 0:
+		return p.File
+	case p.Column == 0:
+		return fmt.Sprintf("%s:%d", p.File, p.Line)
+	}
+	return fmt.Sprintf("%s:%d:%d", p.File, p.Line, p.Column)
+}
+
+// Object names a Kubernetes object.
+type Object struct {
+	Kind      string `json:"kind"`
+	Namespace string `json:"namespace,omitempty"`
+	Name      string `json:"name,omitempty"`
+}
+
+// String is "Kind namespace/name", as far as the object says.
+func (o Object) String() string {
+	s := o.Kind
+	if o.Name == "" {
+		return s
+	}
+	if o.Namespace != "" {
+		return s + " " + o.Namespace + "/" + o.Name
+	}
+	return s + " " + o.Name
+}
+
+// Rule describes one rule of the pack.
+type Rule struct {
+	ID       string   `json:"id"`
+	Severity Severity `json:"severity"`
+	Message  string   `json:"message"`
+	Fix      string   `json:"fix"`
+}
+
+// Finding is one violation of a rule by one field of one object.
+type Finding struct {
+	Rule     string   `json:"rule"`
+	Severity Severity `json:"severity"`
+	Message  string   `json:"message"`
+	Fix      string   `json:"fix"`
+	Pos      Position `json:"position"`
+	Object   Object   `json:"object"`
+}
+
+// Result is one object that was checked and its findings.
+type Result struct {
+	Object   Object
+	Pos      Position // where the object starts
+	Findings []Finding
+}
+
+// Spec is what --spec contributes: a WorkQueue's path and its item count,
+// which work-queue Jobs' completions must equal.
+type Spec struct {
+	Path  string
+	Items int
+}
+
+// Options configure a Pack.
+type Options struct {
+	// PolicyFiles are user rule files (package policy) added to the pack.
+	PolicyFiles []string
+	// Disable turns rules off by id; an unknown id is an error.
+	Disable []string
+	// Spec, if set, enables job-completions-spec.
+	Spec *Spec
+}
+
+// Pack is the compiled policy. It is safe for concurrent use.
+type Pack struct {
+	sources []source
+	spec    *Spec
+	rules   []Rule // enabled, by id
+	all     []Rule // every rule, by id
+	byID    map[string]Rule
+	paths   map[string]cue.Path // rules.<id>.violations
+	ignores map[string]bool     // disabled ids
+	reads   *reads              // what rules read of input
+
+	// A CUE context is not safe for concurrent use, so each worker
+	// evaluates with its own compilation of the same sources.
+	idle chan *evaluator
+
+	mu       sync.Mutex
+	objReads map[string]*reads // what rules read of an object, by where its Job and pod specs are
+	memo     map[[32]byte]map[string]outcome
+}
+
+type source struct {
+	name string
+	data []byte
+}
+
+type evaluator struct {
+	ctx  *cue.Context
+	root cue.Value
+}
+
+var (
+	inputPath = cue.MakePath(cue.Str("input"))
+	specPath  = cue.MakePath(cue.Str("input"), cue.Str("spec"))
+	rulesPath = cue.MakePath(cue.Str("rules"))
+	rulePath  = cue.MakePath(cue.Def("Rule"))
+)
+
+// builtinDir is where the embedded pack's files appear in positions.
+const builtinDir = "schemas/policy"
+
+// Compile builds the built-in pack together with opts.PolicyFiles. Errors in
+// a user file carry its positions.
+func Compile(opts Options) (*Pack, error) {
+	p := &Pack{
+		spec:     opts.Spec,
+		byID:     map[string]Rule{},
+		paths:    map[string]cue.Path{},
+		ignores:  map[string]bool{},
+		idle:     make(chan *evaluator, runtime.GOMAXPROCS(0)),
+		objReads: map[string]*reads{},
+		memo:     map[[32]byte]map[string]outcome{},
+	}
+	entries, err := fs.Glob(schemas.FS, "policy/*.cue")
+	if err != nil {
+		return nil, fmt.Errorf("policy: %w", err)
+	}
+	for _, name := range entries {
+		src, err := schemas.FS.ReadFile(name)
+		if err != nil {
+			return nil, fmt.Errorf("policy: %w", err)
+		}
+		p.sources = append(p.sources, source{path.Join(builtinDir, path.Base(name)), src})
+	}
+	for _, f := range opts.PolicyFiles {
+		src, err := os.ReadFile(f)
+		if err != nil {
+			return nil, fmt.Errorf("read policy: %w", err)
+		}
+		p.sources = append(p.sources, source{f, src})
+	}
+	ev, files, err := p.compile()
+	if err != nil {
+		return nil, err
+	}
+	p.reads = readsOf(files)
+
+	it, err := ev.root.LookupPath(rulesPath).Fields()
+	if err != nil {
+		return nil, fmt.Errorf("policy: rules: %w", oneLine(err))
+	}
+	schema := ev.root.LookupPath(rulePath)
+	for it.Next() {
+		r, err := ruleOf(schema, it.Value())
+		if err != nil {
+			return nil, err
+		}
+		p.all = append(p.all, r)
+		p.byID[r.ID] = r
+		p.paths[r.ID] = cue.MakePath(cue.Str("rules"), cue.Str(r.ID), cue.Str("violations"))
+	}
+	slices.SortFunc(p.all, func(a, b Rule) int { return strings.Compare(a.ID, b.ID) })
+
+	var errs []error
+	for _, id := range opts.Disable {
+		for id := range strings.SplitSeq(id, ",") {
+			id = strings.TrimSpace(id)
+			if _, ok := p.byID[id]; !ok {
+				errs = append(errs, fmt.Errorf("disable %q: no such rule (jobwq policy --list shows them)", id))
+				continue
+			}
+			p.ignores[id] = true
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	for _, r := range p.all {
+		if !p.ignores[r.ID] {
+			p.rules = append(p.rules, r)
+		}
+	}
+	p.idle <- ev
+	return p, nil
+}
+
+// compile builds one evaluator from the pack's sources.
+func (p *Pack) compile() (*evaluator, []*ast.File, error) {
+	inst := build.NewContext().NewInstance("", nil)
+	for _, s := range p.sources {
+		if err := inst.AddFile(s.name, s.data); err != nil {
+			return nil, nil, fmt.Errorf("policy: %w", oneLine(err))
+		}
+	}
+	if inst.PkgName != "policy" {
+		return nil, nil, fmt.Errorf("policy: policy files must be package policy")
+	}
+	ctx := cuecontext.New()
+	root := ctx.BuildInstance(inst)
+	if err := root.Err(); err != nil {
+		return nil, nil, fmt.Errorf("policy: %w", oneLine(err))
+	}
+	if p.spec != nil {
+		root = root.FillPath(specPath, map[string]any{"path": p.spec.Path, "items": p.spec.Items})
+	}
+	return &evaluator{ctx: ctx, root: root}, inst.Files, nil
+}
+
+// evaluator returns an idle evaluator, compiling another if none is idle
+// and the pool has room.
+func (p *Pack) evaluator() (*evaluator, error) {
+	select {
+	case ev := <-p.idle:
+		return ev, nil
+	default:
+	}
+	ev, _, err := p.compile()
+	return ev, err
+}
+
+func (p *Pack) release(ev *evaluator) {
+	select {
+	case p.idle <- ev:
+	default:
+	}
+}
+
+// ruleOf reads a rule's description, which must not depend on the input,
+// and checks the rule against #Rule.
+func ruleOf(schema, v cue.Value) (Rule, error) {
+	var r Rule
+	where := ""
+	if pos := v.Pos(); pos.IsValid() {
+		where = positionOf(pos, "").String() + ": "
+	}
+	if err := schema.Unify(v).Validate(); err != nil {
+		return r, fmt.Errorf("policy: %srule %s: %w", where, v.Path(), oneLine(err))
+	}
+	fields := []struct {
+		name string
+		dst  *string
+	}{{"id", &r.ID}, {"message", &r.Message}, {"fix", &r.Fix}}
+	for _, f := range fields {
+		s, err := v.LookupPath(cue.MakePath(cue.Str(f.name))).String()
+		if err != nil {
+			return r, fmt.Errorf("policy: %srule %s: %s: %w", where, v.Path(), f.name, oneLine(err))
+		}
+		*f.dst = s
+	}
+	sev, err := v.LookupPath(cue.MakePath(cue.Str("severity"))).String()
+	if err != nil {
+		return r, fmt.Errorf("policy: %srule %s: severity: %w", where, r.ID, oneLine(err))
+	}
+	if r.Severity, err = ParseSeverity(sev); err != nil {
+		return r, fmt.Errorf("policy: %srule %s: %w", where, r.ID, err)
+	}
+	return r, nil
+}
+
+// Rules returns every rule of the pack, disabled ones included, by id.
+func (p *Pack) Rules() []Rule { return slices.Clone(p.all) }
+
+// Enabled reports whether rule id is checked.
+func (p *Pack) Enabled(id string) bool {
+	_, ok := p.byID[id]
+	return ok && !p.ignores[id]
+}
+
+// Findings flattens results into findings sorted by file, line and column.
+func Findings(results []Result) []Finding {
+	var out []Finding
+	for _, r := range results {
+		out = append(out, r.Findings...)
+	}
+	SortFindings(out)
+	return out
+}
+
+// SortFindings orders findings by file, line, column, then rule id.
+func SortFindings(fs []Finding) {
+	sort.SliceStable(fs, func(i, j int) bool {
+		a, b := fs[i], fs[j]
+		if a.Pos.File != b.Pos.File {
+			return a.Pos.File < b.Pos.File
+		}
+		if a.Pos.Line != b.Pos.Line {
+			return a.Pos.Line < b.Pos.Line
+		}
+		if a.Pos.Column != b.Pos.Column {
+			return a.Pos.Column < b.Pos.Column
+		}
+		if a.Rule != b.Rule {
+			return a.Rule < b.Rule
+		}
+		return a.Message < b.Message
+	})
+}
+
+// positionOf converts a CUE position at the package boundary. file, if not
+// empty, replaces the name the position carries.
+func positionOf(p token.Pos, file string) Position {
+	if file == "" {
+		file = p.Filename()
+	}
+	if !p.IsValid() {
+		return Position{File: file}
+	}
+	return Position{File: file, Line: p.Line(), Column: p.Column()}
+}
+
+// oneLine renders a CUE error as "file:line:col: message" lines, one per
+// problem, without CUE's indented position lists.
+func oneLine(err error) error {
+	var lines []string
+	for _, e := range cueerrors.Errors(err) {
+		msg := e.Error()
+		if pos := e.Position(); pos.IsValid() {
+			msg = positionOf(pos, "").String() + ": " + msg
+		}
+		if !slices.Contains(lines, msg) {
+			lines = append(lines, msg)
+		}
+	}
+	if len(lines) == 0 {
+		return err
+	}
+	return errors.New(strings.Join(lines, "\n"))
+}

@@ -1,0 +1,259 @@
+package policy
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"strconv"
+
+	"cuelang.org/go/cue/ast"
+	"cuelang.org/go/cue/literal"
+	"cuelang.org/go/cue/token"
+)
+
+// Most objects in a large stream differ only where no rule looks: names,
+// labels, annotations. The pack's source tells which parts of input the
+// rules can reach; jobwq gives the evaluator only those parts and remembers
+// the violations per distinct remainder, so 2,000 Jobs stamped from one
+// template cost one evaluation, not 2,000.
+//
+// The analysis is syntactic and errs towards reading more: every use of the
+// identifier input counts, a dynamic index or a bare reference reads the
+// whole value below it, and an alias of input (let o = input.object) reads
+// everything it names.
+
+// reads is a trie of the input paths rules can reach. A node marked whole
+// is read entirely.
+type reads struct {
+	whole    bool
+	children map[string]*reads
+}
+
+func (r *reads) add(path []string) {
+	n := r
+	for _, step := range path {
+		if n.whole {
+			return
+		}
+		if n.children == nil {
+			n.children = map[string]*reads{}
+		}
+		c := n.children[step]
+		if c == nil {
+			c = &reads{}
+			n.children[step] = c
+		}
+		n = c
+	}
+	n.whole = true
+	n.children = nil
+}
+
+// at returns the node for path: a whole ancestor stands for everything
+// below it, and nil means nothing under path is read.
+func (r *reads) at(path []string) *reads {
+	n := r
+	for _, step := range path {
+		if n == nil || n.whole {
+			return n
+		}
+		n = n.children[step]
+	}
+	return n
+}
+
+// readsOf collects the input paths referenced in files.
+func readsOf(files []*ast.File) *reads {
+	r := &reads{}
+	var visit func(ast.Node) bool
+	visit = func(n ast.Node) bool {
+		switch x := n.(type) {
+		case *ast.Field:
+			// A label is a declaration, not a reference: input: #Input.
+			if x.Value != nil {
+				ast.Walk(x.Value, visit, nil)
+			}
+			return false
+		case *ast.Ident, *ast.SelectorExpr, *ast.IndexExpr:
+			path, ok, dynamic := chain(x.(ast.Expr))
+			if !ok {
+				return true
+			}
+			r.add(path)
+			for _, d := range dynamic {
+				ast.Walk(d, visit, nil)
+			}
+			return false
+		}
+		return true
+	}
+	for _, f := range files {
+		ast.Walk(f, visit, nil)
+	}
+	return r
+}
+
+// chain returns the path of a selector chain rooted at the identifier
+// input. It stops at the first step that is not a literal field name; the
+// expressions of such steps are returned for further walking.
+func chain(e ast.Expr) (path []string, ok bool, dynamic []ast.Expr) {
+	var steps []ast.Expr // outermost first
+	for {
+		switch x := e.(type) {
+		case *ast.Ident:
+			if x.Name != "input" {
+				return nil, false, nil
+			}
+			// Walk the steps innermost first, stopping at a dynamic one.
+			for i := len(steps) - 1; i >= 0; i-- {
+				name, lit, idx := stepName(steps[i])
+				if !lit {
+					dynamic = append(dynamic, idx)
+					for j := i - 1; j >= 0; j-- {
+						if _, lit, idx := stepName(steps[j]); !lit && idx != nil {
+							dynamic = append(dynamic, idx)
+						}
+					}
+					return path, true, dynamic
+				}
+				path = append(path, name)
+			}
+			return path, true, nil
+		case *ast.SelectorExpr:
+			steps = append(steps, x)
+			e = x.X
+		case *ast.IndexExpr:
+			steps = append(steps, x)
+			e = x.X
+		default:
+			return nil, false, nil
+		}
+	}
+}
+
+// stepName returns a step's field name when it is literal, or the index
+// expression to walk when it is not.
+func stepName(e ast.Expr) (name string, literalName bool, index ast.Expr) {
+	switch x := e.(type) {
+	case *ast.SelectorExpr:
+		n, _, err := ast.LabelName(x.Sel)
+		return n, err == nil, nil
+	case *ast.IndexExpr:
+		if b, ok := x.Index.(*ast.BasicLit); ok && b.Kind == token.STRING {
+			if s, err := literal.Unquote(b.Value); err == nil {
+				return s, true, nil
+			}
+		}
+		return "", false, x.Index
+	}
+	return "", false, nil
+}
+
+// prune returns a copy of s holding only what r reads: the part of the
+// object the evaluator needs. Nodes are shared, not copied.
+func prune(s *ast.StructLit, r *reads) *ast.StructLit {
+	if r == nil || r.whole {
+		return s
+	}
+	out := &ast.StructLit{Lbrace: s.Lbrace, Rbrace: s.Rbrace}
+	for _, d := range s.Elts {
+		f, ok := d.(*ast.Field)
+		if !ok {
+			// Embeddings and the like do not come from YAML or JSON; keep them.
+			out.Elts = append(out.Elts, d)
+			continue
+		}
+		name, _, err := ast.LabelName(f.Label)
+		if err != nil {
+			out.Elts = append(out.Elts, d)
+			continue
+		}
+		c := r.children[name]
+		if c == nil {
+			continue
+		}
+		if sub, ok := f.Value.(*ast.StructLit); ok && !c.whole {
+			nf := *f
+			nf.Value = prune(sub, c)
+			out.Elts = append(out.Elts, &nf)
+			continue
+		}
+		out.Elts = append(out.Elts, d)
+	}
+	return out
+}
+
+// digest identifies an expression by its content, not its position.
+func digest(e ast.Expr) [sha256.Size]byte {
+	h := sha256.New()
+	var buf [binary.MaxVarintLen64]byte
+	str := func(s string) {
+		n := binary.PutUvarint(buf[:], uint64(len(s)))
+		h.Write(buf[:n])
+		h.Write([]byte(s))
+	}
+	var walk func(ast.Expr)
+	walk = func(e ast.Expr) {
+		switch x := e.(type) {
+		case *ast.StructLit:
+			str("{" + strconv.Itoa(len(x.Elts)))
+			for _, d := range x.Elts {
+				f, ok := d.(*ast.Field)
+				if !ok {
+					// Not from YAML or JSON: make the digest unique so that
+					// nothing is shared.
+					str("?" + strconv.Itoa(int(x.Pos().Offset())))
+					continue
+				}
+				name, _, _ := ast.LabelName(f.Label)
+				str(name)
+				walk(f.Value)
+			}
+		case *ast.ListLit:
+			str("[" + strconv.Itoa(len(x.Elts)))
+			for _, el := range x.Elts {
+				walk(el)
+			}
+		case *ast.BasicLit:
+			str(x.Kind.String() + x.Value)
+		case *ast.Ident:
+			str("i" + x.Name)
+		case *ast.UnaryExpr:
+			str(x.Op.String())
+			walk(x.X)
+		default:
+			str("?" + strconv.Itoa(int(e.Pos().Offset())) + e.Pos().Filename())
+		}
+	}
+	walk(e)
+	var d [sha256.Size]byte
+	h.Sum(d[:0])
+	return d
+}
+
+// graft marks src's paths as read below path.
+func (r *reads) graft(path []string, src *reads) {
+	if src == nil {
+		return
+	}
+	if src.whole {
+		r.add(path)
+		return
+	}
+	for k, c := range src.children {
+		r.graft(append(path[:len(path):len(path)], k), c)
+	}
+}
+
+// objectReads is what rules read of an object whose Job and pod specs
+// (nil when absent) are at job and pod.
+func (r *reads) objectReads(job, pod []string) *reads {
+	out := &reads{}
+	out.graft(nil, r.at([]string{"object"}))
+	if job != nil {
+		out.graft(job, r.at([]string{"job"}))
+	}
+	if pod != nil {
+		out.graft(pod, r.at([]string{"pod"}))
+	}
+	return out
+}
