@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"regexp"
 	"runtime"
 	"slices"
 	"strings"
@@ -54,6 +55,7 @@ var (
 
 // An object is one Kubernetes object inside a document.
 type object struct {
+	src    []byte // the whole input, for positions
 	expr   *ast.StructLit
 	prefix []any // path from the document's root (items.N inside a List)
 	kind   string
@@ -98,6 +100,7 @@ func (p *Pack) Check(filename string, data []byte) ([]Result, error) {
 	}
 	decodeErr := eachDocument(filename, data, func(doc ast.Expr) {
 		for _, o := range objectsOf(doc, nil) {
+			o.src = data
 			t := &task{o: o}
 			tasks = append(tasks, t)
 			queue <- t
@@ -143,8 +146,10 @@ func isJSON(filename string, data []byte) bool {
 func eachDocument(filename string, data []byte, yield func(ast.Expr)) error {
 	type extractor interface{ Extract() (ast.Expr, error) }
 	var d extractor
+	kind := "YAML"
 	if isJSON(filename, data) {
 		d = json.NewDecoder(nil, filename, bytes.NewReader(data))
+		kind = "JSON"
 	} else {
 		d = yaml.NewDecoder(filename, bytes.NewReader(data))
 	}
@@ -154,7 +159,14 @@ func eachDocument(filename string, data []byte, yield func(ast.Expr)) error {
 			return nil
 		}
 		if err != nil {
-			return fmt.Errorf("parse %s: %w", filename, oneLine(err))
+			// The decoders' messages start with the position when they
+			// know it; say which file and language either way.
+			msg := oneLine(err).Error()
+			if rest, ok := strings.CutPrefix(msg, filename+":"); ok {
+				pos, text, _ := strings.Cut(rest, ": ")
+				return fmt.Errorf("%s:%s: invalid %s: %s", filename, pos, kind, strings.TrimPrefix(text, "invalid JSON for file \""+filename+"\": "))
+			}
+			return fmt.Errorf("%s: invalid %s: %s", filename, kind, msg)
 		}
 		yield(e)
 	}
@@ -228,7 +240,7 @@ func (p *Pack) checkObject(ev *evaluator, filename string, o object) (Result, er
 		anchors["pod"] = toAny(podPath)
 	}
 
-	ignored, _ := o.ignored()
+	ignored := o.ignored()
 	for _, r := range p.rules {
 		if ignored[r.ID] {
 			continue
@@ -248,7 +260,7 @@ func (p *Pack) checkObject(ev *evaluator, filename string, o object) (Result, er
 				f.Message = vi.detail
 			}
 			full := append(append([]any{}, anchors[vi.at]...), vi.path...)
-			f.Pos = positionOf(nearest(o.expr, full), filename)
+			f.Pos = positionOf(o.fieldPos(nearest(o.expr, full)), filename)
 			res.Findings = append(res.Findings, f)
 		}
 	}
@@ -392,20 +404,25 @@ func (o object) id() Object {
 	return id
 }
 
+// ignoreValue is the annotation's grammar: rule ids separated by commas,
+// then the reason. The ignore-reason rule holds the same pattern.
+var ignoreValue = regexp.MustCompile(`^\s*([^\s,]+(?:\s*,\s*[^\s,]+)*)(?:\s+(\S.*))?$`)
+
 // ignored returns the rule ids the object's ignore annotation names.
-func (o object) ignored() (map[string]bool, bool) {
+func (o object) ignored() map[string]bool {
 	s, ok := stringAt(o.expr, "metadata", "annotations", IgnoreAnnotation)
 	if !ok {
-		return nil, false
+		return nil
 	}
-	ids, _, _ := strings.Cut(strings.TrimSpace(s), " ")
-	m := map[string]bool{}
-	for id := range strings.SplitSeq(ids, ",") {
-		if id = strings.TrimSpace(id); id != "" {
-			m[id] = true
-		}
+	m := ignoreValue.FindStringSubmatch(s)
+	if m == nil {
+		return nil
 	}
-	return m, true
+	ids := map[string]bool{}
+	for id := range strings.SplitSeq(m[1], ",") {
+		ids[strings.TrimSpace(id)] = true
+	}
+	return ids
 }
 
 func field(name string, e ast.Expr) *ast.Field {
@@ -487,6 +504,19 @@ func nearest(e *ast.StructLit, path []any) token.Pos {
 		cur = n.value
 	}
 	return pos
+}
+
+// fieldPos corrects the position of a quoted JSON key, which the decoder
+// places on the key's first letter rather than on its opening quote.
+func (o object) fieldPos(p token.Pos) token.Pos {
+	off := p.Offset()
+	if !p.IsValid() || off <= 0 || off > len(o.src) {
+		return p
+	}
+	if c := o.src[off-1]; c == '"' || c == '\'' {
+		return p.File().Pos(off-1, p.RelPos())
+	}
+	return p
 }
 
 // stringAt returns the string at path, if there is one.

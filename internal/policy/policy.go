@@ -36,6 +36,7 @@ import (
 	"cuelang.org/go/cue/build"
 	"cuelang.org/go/cue/cuecontext"
 	cueerrors "cuelang.org/go/cue/errors"
+	"cuelang.org/go/cue/parser"
 	"cuelang.org/go/cue/token"
 
 	"github.com/jobwq/jobwq/schemas"
@@ -226,6 +227,13 @@ func Compile(opts Options) (*Pack, error) {
 		if err != nil {
 			return nil, fmt.Errorf("read policy: %w", err)
 		}
+		file, err := parser.ParseFile(f, src, parser.PackageClauseOnly)
+		if err != nil {
+			return nil, fmt.Errorf("policy: %w", oneLine(err))
+		}
+		if name := file.PackageName(); name != "policy" {
+			return nil, fmt.Errorf("policy: %s: a policy file must be package policy, not %q", f, name)
+		}
 		p.sources = append(p.sources, source{f, src})
 	}
 	ev, files, err := p.compile()
@@ -317,33 +325,65 @@ func (p *Pack) release(ev *evaluator) {
 // ruleOf reads a rule's description, which must not depend on the input,
 // and checks the rule against #Rule.
 func ruleOf(schema, v cue.Value) (Rule, error) {
-	var r Rule
-	where := ""
-	if pos := v.Pos(); pos.IsValid() {
-		where = positionOf(pos, "").String() + ": "
-	}
-	if err := schema.Unify(v).Validate(); err != nil {
-		return r, fmt.Errorf("policy: %srule %s: %w", where, v.Path(), oneLine(err))
+	r := Rule{ID: v.Path().Selectors()[len(v.Path().Selectors())-1].Unquoted()}
+	where := rulePos(v)
+	fail := func(format string, args ...any) error {
+		return fmt.Errorf("policy: %srule %s: %s", where, r.ID, fmt.Sprintf(format, args...))
 	}
 	fields := []struct {
 		name string
 		dst  *string
-	}{{"id", &r.ID}, {"message", &r.Message}, {"fix", &r.Fix}}
+	}{{"severity", nil}, {"message", &r.Message}, {"fix", &r.Fix}}
+	var sev string
 	for _, f := range fields {
-		s, err := v.LookupPath(cue.MakePath(cue.Str(f.name))).String()
-		if err != nil {
-			return r, fmt.Errorf("policy: %srule %s: %s: %w", where, v.Path(), f.name, oneLine(err))
+		fv := v.LookupPath(cue.MakePath(cue.Str(f.name)))
+		if !fv.Exists() {
+			return r, fail("%s is missing: every rule has severity, message, fix and violations", f.name)
 		}
-		*f.dst = s
+		s, err := fv.String()
+		if err != nil {
+			return r, fail("%s: %v", f.name, oneLine(err))
+		}
+		if f.dst != nil {
+			*f.dst = s
+		} else {
+			sev = s
+		}
 	}
-	sev, err := v.LookupPath(cue.MakePath(cue.Str("severity"))).String()
-	if err != nil {
-		return r, fmt.Errorf("policy: %srule %s: severity: %w", where, r.ID, oneLine(err))
-	}
+	var err error
 	if r.Severity, err = ParseSeverity(sev); err != nil {
-		return r, fmt.Errorf("policy: %srule %s: %w", where, r.ID, err)
+		return r, fail("%v", err)
+	}
+	if err := schema.Unify(v).Validate(); err != nil {
+		return r, fail("%v", oneLine(err))
 	}
 	return r, nil
+}
+
+// rulePos is where a rule is written: the first of its fields that a user
+// file contributes, or else where the built-in pack defines it.
+func rulePos(v cue.Value) string {
+	var first token.Pos
+	it, err := v.Fields()
+	if err != nil {
+		return ""
+	}
+	for it.Next() {
+		pos := it.Value().Pos()
+		if !pos.IsValid() {
+			continue
+		}
+		if !strings.HasPrefix(pos.Filename(), builtinDir+"/") {
+			return positionOf(pos, "").String() + ": "
+		}
+		if !first.IsValid() {
+			first = pos
+		}
+	}
+	if first.IsValid() {
+		return positionOf(first, "").String() + ": "
+	}
+	return ""
 }
 
 // Rules returns every rule of the pack, disabled ones included, by id.
@@ -397,14 +437,31 @@ func positionOf(p token.Pos, file string) Position {
 	return Position{File: file, Line: p.Line(), Column: p.Column()}
 }
 
-// oneLine renders a CUE error as "file:line:col: message" lines, one per
-// problem, without CUE's indented position lists.
+// oneLine renders a CUE error as one line per problem, each starting with
+// the position it is about (a user's file before the built-in pack) and
+// naming the other positions involved after it.
 func oneLine(err error) error {
 	var lines []string
 	for _, e := range cueerrors.Errors(err) {
+		var all []token.Pos
+		for _, pos := range append([]token.Pos{e.Position()}, e.InputPositions()...) {
+			if pos.IsValid() && !slices.Contains(all, pos) {
+				all = append(all, pos)
+			}
+		}
+		slices.SortStableFunc(all, func(a, b token.Pos) int {
+			return boolInt(strings.HasPrefix(a.Filename(), builtinDir+"/")) - boolInt(strings.HasPrefix(b.Filename(), builtinDir+"/"))
+		})
 		msg := e.Error()
-		if pos := e.Position(); pos.IsValid() {
-			msg = positionOf(pos, "").String() + ": " + msg
+		if len(all) > 0 {
+			msg = positionOf(all[0], "").String() + ": " + msg
+		}
+		if len(all) > 1 {
+			var also []string
+			for _, pos := range all[1:] {
+				also = append(also, positionOf(pos, "").String())
+			}
+			msg += " (see also " + strings.Join(also, ", ") + ")"
 		}
 		if !slices.Contains(lines, msg) {
 			lines = append(lines, msg)
@@ -414,4 +471,11 @@ func oneLine(err error) error {
 		return err
 	}
 	return errors.New(strings.Join(lines, "\n"))
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -1,6 +1,7 @@
 package report
 
 import (
+	"encoding/xml"
 	"fmt"
 	"io"
 	"strings"
@@ -35,6 +36,9 @@ func (j *junitFormat) Flush() error {
 	}
 	if cur != nil {
 		suites.AddSuite(*cur)
+	}
+	if _, err := io.WriteString(j.w, xml.Header); err != nil {
+		return err
 	}
 	return suites.WriteXML(j.w)
 }

@@ -1,6 +1,7 @@
 package report
 
 import (
+	"encoding/json"
 	"io"
 	"net/url"
 	"path/filepath"
@@ -64,7 +65,12 @@ func (s *sarifFormat) Flush() error {
 			AddLocation(sarif.NewLocationWithPhysicalLocation(loc))
 	}
 	log.AddRun(run)
-	return log.PrettyWrite(s.w)
+	// Encoded here rather than with PrettyWrite: that escapes <, > and &
+	// for HTML and leaves the last line unterminated.
+	enc := json.NewEncoder(s.w)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	return enc.Encode(log)
 }
 
 // artifactURI turns a display path into a URI reference relative to the

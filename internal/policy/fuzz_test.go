@@ -1,0 +1,58 @@
+package policy
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// FuzzCheck feeds arbitrary bytes to the manifest reader and the rules.
+// Properties: no panic; a failure is an error that names the file; every
+// finding points at a line and column inside the input.
+//
+// Each evaluation takes about a millisecond, so give minimisation a bound:
+//
+//	go test ./internal/policy -run - -fuzz FuzzCheck -fuzztime 5m -fuzzminimizetime 10s
+func FuzzCheck(f *testing.F) {
+	files, _ := filepath.Glob("../../testdata/policy/*.yaml")
+	for _, name := range files {
+		if b, err := os.ReadFile(name); err == nil {
+			f.Add(filepath.Base(name), b)
+		}
+	}
+	for _, r := range ruleCases {
+		f.Add("case.yaml", []byte(r.yaml))
+	}
+	f.Add("list.json", []byte(`{"apiVersion":"v1","kind":"List","items":[{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p"},"spec":{"containers":[{"name":"c","image":"c"}]}}]}`))
+	f.Add("weird.yaml", []byte("kind: Job\napiVersion: batch/v1\nspec:\n  template:\n    spec:\n      containers: 7\n      securityContext: []\n"))
+	f.Add("anchors.yaml", []byte("a: &a [x, x, x, x]\nb: &b [*a, *a, *a, *a]\nc: &c [*b, *b, *b, *b]\nkind: Pod\nspec: {containers: [{name: c, image: *c}]}\n"))
+	f.Add("types.yaml", []byte("kind: Pod\nmetadata: {name: 1, annotations: {jobwq.dev/ignore: [1]}}\nspec: {hostNetwork: yes, containers: [{name: [], env: [{name: 1, value: 2}], image: {}}]}\n"))
+
+	p, err := Compile(Options{Spec: &Spec{Path: "wq.yaml", Items: 3}})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, name string, data []byte) {
+		if name == "" || strings.ContainsAny(name, "\x00\n:") {
+			name = "input.yaml"
+		}
+		rs, err := p.Check(name, data)
+		if err != nil {
+			if !strings.Contains(err.Error(), name) {
+				t.Fatalf("error does not name the file %q: %v", name, err)
+			}
+			return
+		}
+		lines := bytes.Split(data, []byte("\n"))
+		for _, r := range rs {
+			for _, fd := range r.Findings {
+				pos := fd.Pos
+				if pos.File != name || pos.Line < 1 || pos.Line > len(lines) || pos.Column < 1 || pos.Column > len(lines[pos.Line-1])+1 {
+					t.Fatalf("finding %s %q at %v, outside the %d-line input", fd.Rule, fd.Message, pos, len(lines))
+				}
+			}
+		}
+	})
+}

@@ -1,0 +1,210 @@
+package report
+
+import (
+	"bytes"
+	"encoding/json"
+	"encoding/xml"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/jobwq/jobwq/internal/policy"
+)
+
+var (
+	job = policy.Object{Kind: "Job", Namespace: "batch", Name: "job-wq"}
+	rc  = policy.Object{Kind: "ReplicationController", Name: "broker"}
+
+	results = []policy.Result{
+		{Object: rc, Pos: policy.Position{File: "b.yaml", Line: 1, Column: 1}, Findings: []policy.Finding{
+			{Rule: "deprecated-replication-controller", Severity: policy.Warning, Message: "superseded", Fix: "use a Deployment",
+				Pos: policy.Position{File: "b.yaml", Line: 2, Column: 1}, Object: rc},
+		}},
+		{Object: job, Pos: policy.Position{File: "a.yaml", Line: 1, Column: 1}, Findings: []policy.Finding{
+			{Rule: "image-tag", Severity: policy.Error, Message: "not pinned", Fix: "pin it",
+				Pos: policy.Position{File: "a.yaml", Line: 9, Column: 9}, Object: job},
+			{Rule: "credentials-in-url", Severity: policy.Error, Message: "credentials <in> & URL", Fix: "use a Secret",
+				Pos: policy.Position{File: "a.yaml", Line: 3, Column: 11}, Object: job},
+		}},
+		{Object: policy.Object{Kind: "Pod", Name: "ok"}, Pos: policy.Position{File: "a.yaml", Line: 20, Column: 1}},
+	}
+	rules = []policy.Rule{
+		{ID: "credentials-in-url", Severity: policy.Error, Message: "a URL carries credentials", Fix: "use a Secret"},
+		{ID: "image-tag", Severity: policy.Error, Message: "image not pinned", Fix: "pin it"},
+	}
+)
+
+func render(t *testing.T, format string, opts Options) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	f, err := New(format, &b, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range results {
+		if err := f.Write(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+func TestUnknownFormat(t *testing.T) {
+	if _, err := New("yaml", &bytes.Buffer{}, Options{}); err == nil || !strings.Contains(err.Error(), "text, json, junit, sarif") {
+		t.Errorf("err = %v", err)
+	}
+}
+
+func TestDeterministic(t *testing.T) {
+	for _, format := range Formats {
+		a := render(t, format, Options{Rules: rules})
+		b := render(t, format, Options{Rules: rules})
+		if !bytes.Equal(a, b) {
+			t.Errorf("%s: two runs differ", format)
+		}
+	}
+}
+
+func TestText(t *testing.T) {
+	got := string(render(t, "text", Options{}))
+	want := `a.yaml:3:11: error credentials-in-url: credentials <in> & URL (Job batch/job-wq) — use a Secret
+a.yaml:9:9: error image-tag: not pinned (Job batch/job-wq) — pin it
+b.yaml:2:1: warning deprecated-replication-controller: superseded (ReplicationController broker) — use a Deployment
+3 objects, 3 findings: 2 errors, 1 warning
+`
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+}
+
+func TestJSON(t *testing.T) {
+	var r struct {
+		Objects  int
+		Summary  map[string]int
+		Findings []policy.Finding
+	}
+	if err := json.Unmarshal(render(t, "json", Options{}), &r); err != nil {
+		t.Fatal(err)
+	}
+	if r.Objects != 3 || r.Summary["error"] != 2 || r.Summary["warning"] != 1 || r.Summary["info"] != 0 {
+		t.Errorf("counts: %+v", r)
+	}
+	if len(r.Findings) != 3 || r.Findings[0].Rule != "credentials-in-url" || r.Findings[0].Severity != policy.Error {
+		t.Errorf("findings: %+v", r.Findings)
+	}
+
+	var b bytes.Buffer
+	f, _ := New("json", &b, Options{})
+	f.Flush()
+	if !strings.Contains(b.String(), `"findings": []`) {
+		t.Errorf("no findings must be an empty list:\n%s", b.String())
+	}
+}
+
+func TestJUnit(t *testing.T) {
+	out := render(t, "junit", Options{FailOn: policy.Error})
+	var doc struct {
+		Tests    int `xml:"tests,attr"`
+		Failures int `xml:"failures,attr"`
+		Suites   []struct {
+			Name  string `xml:"name,attr"`
+			Cases []struct {
+				Name    string `xml:"name,attr"`
+				Failure *struct {
+					Message string `xml:"message,attr"`
+					Type    string `xml:"type,attr"`
+					Data    string `xml:",chardata"`
+				} `xml:"failure"`
+				SystemOut string `xml:"system-out"`
+			} `xml:"testcase"`
+		} `xml:"testsuite"`
+	}
+	if !bytes.HasPrefix(out, []byte(xml.Header)) {
+		t.Error("no XML header")
+	}
+	if err := xml.Unmarshal(out, &doc); err != nil {
+		t.Fatal(err)
+	}
+	if doc.Tests != 3 || doc.Failures != 1 || len(doc.Suites) != 2 || doc.Suites[0].Name != "a.yaml" {
+		t.Fatalf("shape:\n%s", out)
+	}
+	c := doc.Suites[0].Cases[0]
+	if c.Name != "Job batch/job-wq" || c.Failure == nil || c.Failure.Type != "error" || c.Failure.Message != "2 findings at a.yaml:1:1" ||
+		!strings.HasPrefix(c.Failure.Data, "a.yaml:3:11: error credentials-in-url: credentials <in> & URL — use a Secret\n") {
+		t.Errorf("failing case: %+v", c)
+	}
+	// A warning below --fail-on is output, not a failure.
+	w := doc.Suites[1].Cases[0]
+	if w.Failure != nil || !strings.Contains(w.SystemOut, "warning deprecated-replication-controller") {
+		t.Errorf("warning case: %+v", w)
+	}
+	if strings.Contains(string(out), "timestamp") {
+		t.Error("JUnit output carries a timestamp")
+	}
+}
+
+func TestSARIF(t *testing.T) {
+	out := render(t, "sarif", Options{Rules: rules, Version: "v1.2.3"})
+	var log struct {
+		Version string `json:"version"`
+		Runs    []struct {
+			Tool struct {
+				Driver struct {
+					Name    string `json:"name"`
+					Version string `json:"version"`
+					Rules   []struct {
+						ID string `json:"id"`
+					} `json:"rules"`
+				} `json:"driver"`
+			} `json:"tool"`
+			Results []struct {
+				RuleID    string `json:"ruleId"`
+				RuleIndex int    `json:"ruleIndex"`
+				Level     string `json:"level"`
+				Locations []struct {
+					PhysicalLocation struct {
+						ArtifactLocation struct {
+							URI string `json:"uri"`
+						} `json:"artifactLocation"`
+						Region struct {
+							StartLine   int `json:"startLine"`
+							StartColumn int `json:"startColumn"`
+						} `json:"region"`
+					} `json:"physicalLocation"`
+				} `json:"locations"`
+			} `json:"results"`
+		} `json:"runs"`
+	}
+	if err := json.Unmarshal(out, &log); err != nil {
+		t.Fatal(err)
+	}
+	if log.Version != "2.1.0" || len(log.Runs) != 1 || log.Runs[0].Tool.Driver.Version != "v1.2.3" {
+		t.Fatalf("log: %+v", log)
+	}
+	run := log.Runs[0]
+	var got []string
+	for _, r := range run.Results {
+		l := r.Locations[0].PhysicalLocation
+		got = append(got, r.Level+" "+run.Tool.Driver.Rules[r.RuleIndex].ID+" "+r.RuleID+" "+l.ArtifactLocation.URI+
+			" "+strings.Repeat("|", l.Region.StartLine)+" "+strings.Repeat(".", l.Region.StartColumn))
+	}
+	want := []string{
+		"error credentials-in-url credentials-in-url a.yaml ||| ...........",
+		"error image-tag image-tag a.yaml ||||||||| .........",
+		// A rule outside the table still gets an entry, so the index holds.
+		"warning deprecated-replication-controller deprecated-replication-controller b.yaml || .",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+	if strings.Contains(string(out), "Time") || strings.Contains(string(out), "invocations") {
+		t.Error("SARIF output carries a time")
+	}
+	if got := artifactURI("overlays/deployment (kustomize build)"); got != "overlays/deployment%20%28kustomize%20build%29" && got != "overlays/deployment%20(kustomize%20build)" {
+		t.Errorf("artifactURI = %q", got)
+	}
+}
