@@ -105,7 +105,15 @@ Exit codes: 0 ok, 1 findings (invalid spec, policy violation, drift),
 		newRenderCmd(),
 		newPolicyCmd(),
 		newSchemaCmd(),
+		newSeedCmd(),
+		newWorkCmd(),
+		newStatusCmd(),
+		newRunCmd(),
+		newInstallCmd(),
 		newVersionCmd(),
 	)
 	return root
 }
+
+// exitWithErr prints err and exits with code.
+func exitWithErr(code int, err error) error { return &exitError{code: code, err: err} }

@@ -141,9 +141,7 @@ func newInput(w *spec.WorkQueue, items *ItemSet) (*input, error) {
 		Queue:       w.Spec.Queue,
 		Runner:      w.Spec.Runner,
 	}
-	if in.Queue.Name == "" {
-		in.Queue.Name = w.Metadata.Name + "-" + runID
-	}
+	in.Queue.Name = QueueName(w, runID)
 	in.Items.Count = items.Count
 	in.Items.Digest = items.Digest
 	for i := range items.Chunks {
@@ -169,6 +167,15 @@ func newInput(w *spec.WorkQueue, items *ItemSet) (*input, error) {
 	in.Broker.Resources = b.Resources
 	in.Broker.Storage = b.Storage
 	return in, nil
+}
+
+// QueueName is the spec's queue, or by default one per run:
+// <name>-<run id>.
+func QueueName(w *spec.WorkQueue, runID string) string {
+	if w.Spec.Queue.Name != "" {
+		return w.Spec.Queue.Name
+	}
+	return w.Metadata.Name + "-" + runID
 }
 
 // seconds rounds up: a deadline must never be shorter than asked.

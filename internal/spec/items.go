@@ -51,12 +51,18 @@ func (w *WorkQueue) Items() iter.Seq2[string, error] {
 			return
 		}
 		defer f.Close()
-		readItems(f, displayPath(w.itemsPath), yield)
+		ReadItems(f, displayPath(w.itemsPath))(yield)
 	}
 }
 
-// readItems streams one item per line from r. A final line without a
-// newline counts; "\r\n" endings are accepted.
+// ReadItems streams one item per line from r, checking each as a spec's
+// items are checked; name is used in error positions. A final line without
+// a newline counts; "\r\n" endings are accepted. An empty input is an
+// error.
+func ReadItems(r io.Reader, name string) iter.Seq2[string, error] {
+	return func(yield func(string, error) bool) { readItems(r, name, yield) }
+}
+
 func readItems(r io.Reader, name string, yield func(string, error) bool) {
 	br := bufio.NewReaderSize(r, 64<<10)
 	n := 0

@@ -1,0 +1,169 @@
+// Package broker is jobwq's side of RabbitMQ: the seeder that loads a run's
+// items into its queue exactly once, the worker that takes one item, runs a
+// command on it and acknowledges it only on success, and the status of a
+// queue. It speaks AMQP 0-9-1 through github.com/rabbitmq/amqp091-go.
+//
+// A run's queue Q comes with three companions, named by suffix:
+//
+//	Q.lock  exclusive, held by the one seeder at work (gone with its connection)
+//	Q.seal  one message, written once every item is confirmed in Q
+//	Q.dead  where an item goes after its last allowed delivery
+//
+// Workers take nothing from Q until Q.seal holds its message.
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/url"
+	"strconv"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+)
+
+// Suffixes of a queue's companions; spec.queue.name is bounded so that the
+// longest of them still fits AMQP's 255-byte names.
+const (
+	SealSuffix = ".seal"
+	DeadSuffix = ".dead"
+	LockSuffix = ".lock"
+)
+
+// Config says where the broker is.
+type Config struct {
+	URI amqp.URI
+}
+
+// Env names read by ConfigFromEnv. The rendered manifests set the separate
+// ones, with the credentials from a Secret.
+const (
+	EnvURL      = "BROKER_URL"
+	EnvHost     = "BROKER_HOST"
+	EnvPort     = "BROKER_PORT"
+	EnvVhost    = "BROKER_VHOST"
+	EnvUsername = "BROKER_USERNAME"
+	EnvPassword = "BROKER_PASSWORD"
+)
+
+// DefaultURL is a broker on this machine with RabbitMQ's stock account,
+// which only accepts connections from localhost.
+const DefaultURL = "amqp://guest:guest@127.0.0.1:5672/"
+
+// ConfigFromEnv reads BROKER_URL, or else BROKER_HOST, BROKER_PORT (5672),
+// BROKER_VHOST (/), BROKER_USERNAME and BROKER_PASSWORD. The credentials
+// may hold any bytes; they are percent-encoded as the URI needs. With none
+// of these set, fallback is used.
+func ConfigFromEnv(getenv func(string) string, fallback string) (Config, error) {
+	if u := getenv(EnvURL); u != "" {
+		return ParseURL(u)
+	}
+	host := getenv(EnvHost)
+	if host == "" {
+		if fallback == "" {
+			return Config{}, fmt.Errorf("no broker: set %s, or %s with %s and %s", EnvURL, EnvHost, EnvUsername, EnvPassword)
+		}
+		return ParseURL(fallback)
+	}
+	uri := amqp.URI{Scheme: "amqp", Host: host, Port: 5672, Vhost: "/", Username: getenv(EnvUsername), Password: getenv(EnvPassword)}
+	if p := getenv(EnvPort); p != "" {
+		n, err := strconv.Atoi(p)
+		if err != nil || n < 1 || n > 65535 {
+			return Config{}, fmt.Errorf("%s=%q: want a port number", EnvPort, p)
+		}
+		uri.Port = n
+	}
+	if v := getenv(EnvVhost); v != "" {
+		uri.Vhost = v
+	}
+	if uri.Username == "" {
+		return Config{}, fmt.Errorf("%s is set but %s is empty", EnvHost, EnvUsername)
+	}
+	return Config{URI: uri}, nil
+}
+
+// ParseURL parses an amqp:// or amqps:// URL.
+func ParseURL(s string) (Config, error) {
+	uri, err := amqp.ParseURI(s)
+	if err != nil {
+		return Config{}, fmt.Errorf("broker URL %s: %w", redactURL(s), err)
+	}
+	return Config{URI: uri}, nil
+}
+
+// String is the broker's address without the password, for logs and errors.
+func (c Config) String() string {
+	u := c.URI
+	if u.Password != "" {
+		u.Password = "xxxxx"
+	}
+	return u.String()
+}
+
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return u.Redacted()
+}
+
+// Dial connects once.
+func (c Config) Dial() (*amqp.Connection, error) {
+	conn, err := amqp.DialConfig(c.URI.String(), amqp.Config{
+		Heartbeat:  10 * time.Second,
+		Locale:     "en_US",
+		Properties: amqp.Table{"connection_name": "jobwq"},
+		Dial:       amqp.DefaultDial(10 * time.Second),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("connect to %s: %w", c, err)
+	}
+	return conn, nil
+}
+
+// DialRetry connects, retrying with capped exponential backoff while the
+// failure looks temporary (a refused or timed-out connection: the broker
+// may still be starting, since everything is applied at once). It gives up
+// at once on authentication and access errors, and when ctx ends.
+func (c Config) DialRetry(ctx context.Context, logf func(format string, args ...any)) (*amqp.Connection, error) {
+	delay := 250 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		conn, err := c.Dial()
+		if err == nil {
+			return conn, nil
+		}
+		if !temporary(err) {
+			return nil, err
+		}
+		if logf != nil {
+			logf("broker not reachable (attempt %d): %v; retrying in %v", attempt, err, delay.Round(time.Millisecond))
+		}
+		t := time.NewTimer(delay + rand.N(delay/4+1))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, fmt.Errorf("%w (gave up: %v)", err, context.Cause(ctx))
+		case <-t.C:
+		}
+		delay = min(delay*2, 10*time.Second)
+	}
+}
+
+// temporary reports whether a dial error may go away by itself.
+func temporary(err error) bool {
+	var amqpErr *amqp.Error
+	if errors.As(err, &amqpErr) {
+		// Refused credentials or vhost: retrying will not help.
+		return amqpErr.Code != amqp.AccessRefused && amqpErr.Code != amqp.NotAllowed
+	}
+	if errors.Is(err, amqp.ErrCredentials) || errors.Is(err, amqp.ErrVhost) || errors.Is(err, amqp.ErrSASL) {
+		return false
+	}
+	var netErr net.Error
+	var opErr *net.OpError
+	return errors.As(err, &netErr) || errors.As(err, &opErr) || errors.Is(err, amqp.ErrClosed)
+}

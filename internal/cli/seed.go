@@ -1,0 +1,134 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/jobwq/jobwq/internal/broker"
+)
+
+const seedDoc = `Load items into a durable queue, exactly once.
+
+This is the program of the seeding Job. --items is a file with one item per
+line, "-" for standard input, or a directory of such files taken in name
+order (the seeding pod's items volume). Items are published persistent and
+mandatory over one connection with a window of outstanding publisher
+confirms; after the last confirm the queue depth is checked and the queue
+is sealed, and only then do workers start taking items.
+
+Run it again after a failure at any point and each item ends up in the queue
+exactly once; run it again after success and it adds nothing. A queue sealed
+with a different item set is refused.
+
+` + brokerEnvDoc + `
+
+Exit status: 0 seeded (or already seeded with these items), 1 refused (the
+queue holds another item set), 2 usage error or unreadable items, 4 broker
+error (unreachable after retries, alarm, connection lost).
+
+Examples:
+  jobwq seed --queue job1 --items items.txt
+  printf 'apple\nbanana\n' | jobwq seed --queue job1 --items -`
+
+func newSeedCmd() *cobra.Command {
+	var (
+		bf       brokerFlags
+		q        broker.Queue
+		items    string
+		window   int
+		connWait time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "seed --queue QUEUE --items PATH",
+		Short: "Load items into a durable queue, exactly once (the seeding Job)",
+		Long:  seedDoc,
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if q.Type != "quorum" && q.Type != "classic" {
+				return fmt.Errorf("--queue-type %q: want quorum or classic", q.Type)
+			}
+			logf := logger(cmd.ErrOrStderr(), "seed")
+			cfg, err := bf.config()
+			if err != nil {
+				return err
+			}
+			set, err := broker.ItemsFromPath(items)
+			if err != nil {
+				return err
+			}
+			ctx, cancel := contextWithTimeout(cmd, connWait)
+			conn, err := cfg.DialRetry(ctx, logf)
+			cancel()
+			if err != nil {
+				return exitWithErr(int(broker.BrokerError), err)
+			}
+			defer conn.Close()
+			logf("seeding %d items (%s) into %s on %s", set.Count, set.Digest, q.Name, cfg)
+			start := time.Now()
+			res, err := broker.Seed(cmd.Context(), conn, broker.SeedOptions{
+				Queue:    q,
+				Items:    set,
+				Window:   window,
+				Progress: progress(cmd, set.Count, logf),
+				Logf:     logf,
+			})
+			var refused *broker.RefusedError
+			switch {
+			case errors.As(err, &refused):
+				return findings(err)
+			case err != nil:
+				return exitWithErr(int(broker.BrokerError), err)
+			case res.AlreadySealed:
+				logf("%s was already seeded with these %d items; nothing to do", q.Name, set.Count)
+			default:
+				d := time.Since(start)
+				logf("seeded %d items into %s in %v (%.0f items/s) and sealed it", res.Published, q.Name, d.Round(time.Millisecond), float64(res.Published)/d.Seconds())
+			}
+			return nil
+		},
+	}
+	bf.register(cmd)
+	cmd.Flags().StringVar(&q.Name, "queue", os.Getenv("QUEUE"), "queue to seed (default $QUEUE)")
+	cmd.Flags().StringVar(&q.Type, "queue-type", "quorum", "queue type if it must be declared: quorum or classic")
+	cmd.Flags().IntVar(&q.DeliveryLimit, "delivery-limit", 3, "deliveries of one item before it is dead-lettered (quorum queues)")
+	cmd.Flags().StringVar(&items, "items", "", `items: a file, a directory of chunk files, or "-" for stdin`)
+	cmd.Flags().IntVar(&window, "window", broker.DefaultWindow, "publishes awaiting their confirm at once")
+	cmd.Flags().DurationVar(&connWait, "connect-timeout", 5*time.Minute, "how long to retry the first connection")
+	_ = cmd.MarkFlagRequired("items")
+	cmd.PreRunE = func(*cobra.Command, []string) error {
+		if q.Name == "" {
+			return errors.New("--queue is required (or set $QUEUE)")
+		}
+		return nil
+	}
+	return cmd
+}
+
+// progress draws a bar on a terminal and logs a line every few seconds
+// elsewhere (pod logs).
+func progress(cmd *cobra.Command, total int, logf func(string, ...any)) func(int, int) {
+	if f, ok := cmd.ErrOrStderr().(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		bar := progressbar.NewOptions(total,
+			progressbar.OptionSetWriter(f),
+			progressbar.OptionSetDescription("seeding"),
+			progressbar.OptionShowCount(),
+			progressbar.OptionShowIts(),
+			progressbar.OptionSetItsString("items"),
+			progressbar.OptionClearOnFinish(),
+		)
+		return func(done, _ int) { _ = bar.Set(done) }
+	}
+	last := time.Now()
+	return func(done, total int) {
+		if time.Since(last) >= 5*time.Second || done == total {
+			last = time.Now()
+			logf("%d/%d items confirmed", done, total)
+		}
+	}
+}
