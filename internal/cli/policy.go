@@ -2,6 +2,8 @@ package cli
 
 import (
 	"fmt"
+	"os"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -82,6 +84,12 @@ func newPolicyCmd() *cobra.Command {
 			pack, err := policy.Compile(opts)
 			if err != nil {
 				return err
+			}
+			// Evaluating CUE allocates much and briefly; for one short run,
+			// memory is cheaper than collections (a third less time on
+			// 2,000 distinct Jobs). An explicit GOGC wins.
+			if os.Getenv("GOGC") == "" {
+				debug.SetGCPercent(400)
 			}
 			if list {
 				return listRules(cmd, pack)

@@ -308,11 +308,7 @@ func (p *Pack) evaluate(ev *evaluator, o object, jobPath, podPath []string) (map
 	if podPath != nil {
 		input = append(input, field("pod", ast.NewSel(ast.NewIdent("object"), podPath...)))
 	}
-	in := ev.ctx.BuildExpr(&ast.StructLit{Elts: input})
-	if err := in.Err(); err != nil {
-		return nil, oneLine(err)
-	}
-	v := ev.root.FillPath(inputPath, in)
+	v := ev.root.FillPath(inputPath, &ast.StructLit{Elts: input})
 	out = make(map[string]outcome, len(p.rules))
 	cacheable := true
 	for _, r := range p.rules {
