@@ -318,9 +318,9 @@ func checkCrossField(v cue.Value, w *WorkQueue) error {
 		}
 		w.itemsPath = p
 	}
-	if q := w.Spec.Queue.Name; len(q) > 255 {
+	if q := w.Spec.Queue.Name; len(q) > maxQueueBytes {
 		pos := positionOf(v.LookupPath(cue.ParsePath("spec.queue.name")).Pos())
-		errs = append(errs, errorf(pos, "spec.queue.name", "is %d bytes, at most 255 are allowed", len(q)))
+		errs = append(errs, errorf(pos, "spec.queue.name", "is %d bytes, at most %d are allowed", len(q), maxQueueBytes))
 	}
 	errs = append(errs, checkDurations(v, w)...)
 	errs = append(errs, checkResources(v, "spec.worker.resources", w.Spec.Worker.Resources)...)
@@ -399,6 +399,10 @@ func checkResources(v cue.Value, path string, r Resources) Errors {
 	}
 	return errs
 }
+
+// maxQueueBytes leaves room in AMQP's 255-byte names for the suffixes of
+// the queue's companions.
+const maxQueueBytes = 250
 
 // itemsPath resolves an items file and checks that it stays inside the
 // spec's directory, symbolic links included.

@@ -232,12 +232,12 @@ func TestLoadErrors(t *testing.T) {
 		{
 			name:  "reserved queue name",
 			files: map[string]string{"wq.yaml": valid + "  queue:\n    name: amq.jobs\n"},
-			want:  []string{`wq.yaml:11:11: spec.queue.name: must be 1 to 255 bytes and must not start with "amq." (reserved by the broker)`},
+			want:  []string{`wq.yaml:11:11: spec.queue.name: must be 1 to 250 bytes and must not start with "amq." (reserved by the broker)`},
 		},
 		{
 			name:  "queue name too many bytes",
 			files: map[string]string{"wq.yaml": valid + "  queue:\n    name: " + strings.Repeat("é", 200) + "\n"},
-			want:  []string{"wq.yaml:11:11: spec.queue.name: is 400 bytes, at most 255 are allowed"},
+			want:  []string{"wq.yaml:11:11: spec.queue.name: is 400 bytes, at most 250 are allowed"},
 		},
 		{
 			name:  "unknown queue type",
