@@ -65,9 +65,11 @@ var ruleCases = []ruleCase{
         - --broker
         - amqps://user:s3cret@broker:5671 # <-
 `))},
-	{name: "url without userinfo", rule: "credentials-in-url", yaml: job(pod(`        env:
+	{name: "url without userinfo, or with only variable references", rule: "credentials-in-url", yaml: job(pod(`        env:
         - name: BROKER_URL
           value: amqp://rabbitmq-service:5672/vhost?x=a@b
+        - name: AUTHED_URL
+          value: amqp://$(BROKER_USER):$(BROKER_PASSWORD)@rabbitmq-service:5672
         - name: MAIL
           value: ops@example.com
 `))},
