@@ -73,37 +73,41 @@ func (p *Pack) Check(filename string, data []byte) ([]Result, error) {
 	type task struct {
 		o   object
 		res Result
-		err error
 	}
 	var (
-		tasks []*task
-		queue = make(chan *task, 256)
-		wg    sync.WaitGroup
+		tasks       []*task
+		queue       = make(chan *task, 256)
+		wg          sync.WaitGroup
+		compileErr  error
+		compileOnce sync.Once
 	)
-	workers := runtime.GOMAXPROCS(0)
-	var compileErr error
-	var compileOnce sync.Once
-	for range workers {
-		wg.Go(func() {
-			ev, err := p.evaluator()
-			if err != nil {
-				compileOnce.Do(func() { compileErr = err })
-				for range queue {
-				}
-				return
+	worker := func() {
+		ev, err := p.evaluator()
+		if err != nil {
+			compileOnce.Do(func() { compileErr = err })
+			for range queue {
 			}
-			defer p.release(ev)
-			for t := range queue {
-				t.res, t.err = p.checkObject(ev, filename, t.o)
-			}
-		})
+			return
+		}
+		defer p.release(ev)
+		for t := range queue {
+			t.res = p.checkObject(ev, filename, t.o)
+		}
 	}
+	// One worker to begin with; another per CPU once objects queue up, so
+	// that a handful of objects costs no extra compilation of the pack.
+	workers, started := runtime.GOMAXPROCS(0), 1
+	wg.Go(worker)
 	decodeErr := eachDocument(filename, data, func(doc ast.Expr) {
 		for _, o := range objectsOf(doc, nil) {
 			o.src = data
 			t := &task{o: o}
 			tasks = append(tasks, t)
 			queue <- t
+			if started < workers && len(queue) > 1 {
+				started++
+				wg.Go(worker)
+			}
 		}
 	})
 	close(queue)
@@ -116,9 +120,6 @@ func (p *Pack) Check(filename string, data []byte) ([]Result, error) {
 	}
 	results := make([]Result, 0, len(tasks))
 	for _, t := range tasks {
-		if t.err != nil {
-			return nil, t.err
-		}
 		results = append(results, t.res)
 	}
 	return results, nil
@@ -213,7 +214,7 @@ func (o object) parts() (job, pod []string) {
 	return t.job, t.pod
 }
 
-func (p *Pack) checkObject(ev *evaluator, filename string, o object) (Result, error) {
+func (p *Pack) checkObject(ev *evaluator, filename string, o object) Result {
 	res := Result{Object: o.id(), Pos: positionOf(o.expr.Pos(), filename)}
 	anchors := map[string][]any{"object": nil}
 	var jobPath, podPath []string
@@ -229,10 +230,7 @@ func (p *Pack) checkObject(ev *evaluator, filename string, o object) (Result, er
 		}
 	}
 
-	outcomes, err := p.evaluate(ev, o, jobPath, podPath)
-	if err != nil {
-		return res, fmt.Errorf("%s: %w", res.Pos, err)
-	}
+	outcomes := p.evaluate(ev, o, jobPath, podPath)
 	if jobPath != nil {
 		anchors["job"] = toAny(jobPath)
 	}
@@ -265,7 +263,7 @@ func (p *Pack) checkObject(ev *evaluator, filename string, o object) (Result, er
 		}
 	}
 	SortFindings(res.Findings)
-	return res, nil
+	return res
 }
 
 // outcome is what one rule said about one object.
@@ -280,7 +278,7 @@ const maxMemo = 1 << 14
 
 // evaluate runs the enabled rules over the parts of o that rules read,
 // remembering the outcome for objects that look the same to the rules.
-func (p *Pack) evaluate(ev *evaluator, o object, jobPath, podPath []string) (map[string]outcome, error) {
+func (p *Pack) evaluate(ev *evaluator, o object, jobPath, podPath []string) map[string]outcome {
 	anchorKey := strings.Join(jobPath, ".") + "|" + strings.Join(podPath, ".")
 	p.mu.Lock()
 	rd, ok := p.objReads[anchorKey]
@@ -296,7 +294,7 @@ func (p *Pack) evaluate(ev *evaluator, o object, jobPath, podPath []string) (map
 	out, ok := p.memo[kh]
 	p.mu.Unlock()
 	if ok {
-		return out, nil
+		return out
 	}
 
 	input := []ast.Decl{field("object", obj)}
@@ -324,7 +322,7 @@ func (p *Pack) evaluate(ev *evaluator, o object, jobPath, podPath []string) (map
 		p.memo[kh] = out
 	}
 	p.mu.Unlock()
-	return out, nil
+	return out
 }
 
 type violation struct {
