@@ -68,7 +68,13 @@ func readsOf(files []*ast.File) *reads {
 	visit = func(n ast.Node) bool {
 		switch x := n.(type) {
 		case *ast.Field:
-			// A label is a declaration, not a reference: input: #Input.
+			// A label is a declaration, not a reference: input: #Input. An
+			// alias of it (I=input: ...) hides every read behind I.
+			if a, ok := x.Label.(*ast.Alias); ok {
+				if id, ok := a.Expr.(*ast.Ident); ok && id.Name == "input" {
+					r.add(nil)
+				}
+			}
 			if x.Value != nil {
 				ast.Walk(x.Value, visit, nil)
 			}
