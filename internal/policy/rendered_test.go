@@ -1,18 +1,20 @@
 package policy
 
 import (
+	"os"
+	"path/filepath"
+	"slices"
 	"testing"
-
-	"github.com/google/go-cmp/cmp"
 
 	"github.com/jobwq/jobwq/internal/kustree"
 	"github.com/jobwq/jobwq/internal/render"
 )
 
 // templateFindings are findings in jobwq's own output that are the
-// templates' to fix, not the rules': each is reported to the template's
-// owners, and this list must shrink to nothing. A finding not listed, or a
-// listed one that no longer appears, fails the test.
+// templates' to fix, not the rules': each is reported to the templates'
+// owners, and this list must shrink to nothing. Any finding not listed
+// fails the test; a listed one that is gone is only logged, so that fixing
+// a template does not need this file changed in the same commit.
 var templateFindings = map[string][]string{
 	// The article's broker kind, rendered on request; the template should
 	// carry jobwq.dev/ignore: deprecated-replication-controller <reason>.
@@ -20,35 +22,51 @@ var templateFindings = map[string][]string{
 }
 
 // jobwq's own output, every overlay of every example, passes its own
-// policy, with the pack's --spec check on: the worker Job's completions are
-// the spec's item count.
+// policy with --spec on: the worker Job's completions are the item count.
 func TestRenderedOutputPasses(t *testing.T) {
-	r, err := render.File("../../examples/fruits")
-	if err != nil {
-		t.Fatal(err)
+	examples, _ := filepath.Glob("../../examples/*")
+	if len(examples) == 0 {
+		t.Fatal("no examples")
 	}
-	p := compile(t, Options{Spec: &Spec{Path: r.Spec.Path, Items: r.Items.Count}})
-	for _, variant := range render.Variants {
-		t.Run(variant, func(t *testing.T) {
-			out, err := kustree.Build(r.Files, "overlays/"+variant)
-			if err != nil {
-				t.Fatal(err)
-			}
-			rs, err := p.Check(variant+".yaml", out)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(rs) < 8 {
-				t.Errorf("only %d objects checked", len(rs))
-			}
-			var got []string
-			for _, f := range Findings(rs) {
-				got = append(got, f.Rule+" "+f.Object.String())
-				t.Logf("%s: %s %s: %s (%s)", f.Pos, f.Severity, f.Rule, f.Message, f.Object)
-			}
-			if diff := cmp.Diff(templateFindings[variant], got); diff != "" {
-				t.Errorf("findings in jobwq's own output (-known +got):\n%s", diff)
-			}
-		})
+	for _, ex := range examples {
+		if fi, err := os.Stat(ex); err != nil || !fi.IsDir() {
+			continue
+		}
+		r, err := render.File(ex)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := compile(t, Options{Spec: &Spec{Path: r.Spec.Path, Items: r.Items.Count}})
+		for _, variant := range render.Variants {
+			t.Run(filepath.Base(ex)+"/"+variant, func(t *testing.T) {
+				out, err := kustree.Build(r.Files, "overlays/"+variant)
+				if err != nil {
+					t.Fatal(err)
+				}
+				rs, err := p.Check(variant+".yaml", out)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(rs) < 8 {
+					t.Errorf("only %d objects checked", len(rs))
+				}
+				known := templateFindings[variant]
+				seen := map[string]bool{}
+				for _, f := range Findings(rs) {
+					key := f.Rule + " " + f.Object.String()
+					seen[key] = true
+					if slices.Contains(known, key) {
+						t.Logf("known template finding: %s: %s %s: %s (%s)", f.Pos, f.Severity, f.Rule, f.Message, f.Object)
+						continue
+					}
+					t.Errorf("%s: %s %s: %s (%s)", f.Pos, f.Severity, f.Rule, f.Message, f.Object)
+				}
+				for _, k := range known {
+					if !seen[k] {
+						t.Logf("fixed: %q no longer appears; remove it from templateFindings", k)
+					}
+				}
+			})
+		}
 	}
 }
