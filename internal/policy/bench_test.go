@@ -9,13 +9,18 @@ import (
 	"testing"
 )
 
-// jobsStream is n copies of the hardened Job under distinct names, the
-// input of the side-by-side comparison with kube-score.
-func jobsStream(tb testing.TB, n int) []byte { return jobs(tb, n, false) }
+// How the Jobs of a benchmark differ from each other, besides their names.
+type variation int
 
-// jobs is n copies of the hardened Job; with distinct, each also runs a
-// different queue, so that no two look the same to the rules.
-func jobs(tb testing.TB, n int, distinct bool) []byte {
+const (
+	sameJobs    variation = iota
+	ownCounts             // each its own completions: the Job specs differ
+	ownPodSpecs           // each its own queue in env: the pod specs differ too
+)
+
+// jobs is n copies of the hardened Job under distinct names, varied as v
+// says: the input of the side-by-side comparison with kube-score.
+func jobs(tb testing.TB, n int, v variation) []byte {
 	tb.Helper()
 	job, err := os.ReadFile("../../testdata/policy/hardened-job.yaml")
 	if err != nil {
@@ -25,7 +30,10 @@ func jobs(tb testing.TB, n int, distinct bool) []byte {
 	for i := range n {
 		b.WriteString("---\n")
 		j := bytes.Replace(job, []byte("name: job-wq\n"), fmt.Appendf(nil, "name: job-wq-%d\n", i), 1)
-		if distinct {
+		switch v {
+		case ownCounts:
+			j = bytes.Replace(j, []byte("completions: 8\n"), fmt.Appendf(nil, "completions: %d\n", 8+i), 1)
+		case ownPodSpecs:
 			j = bytes.Replace(j, []byte("value: job1\n"), fmt.Appendf(nil, "value: job%d\n", i), 1)
 		}
 		b.Write(j)
@@ -40,19 +48,24 @@ func jobs(tb testing.TB, n int, distinct bool) []byte {
 //
 // BenchmarkCheck2000Jobs checks 2,000 Jobs stamped from one template
 // (names differ) with a pack compiled once per run, as jobwq policy does.
-func BenchmarkCheck2000Jobs(b *testing.B) { benchmarkCheck(b, false) }
+func BenchmarkCheck2000Jobs(b *testing.B) { benchmarkCheck(b, sameJobs) }
+
+// BenchmarkCheck2000JobsOwnCounts: each Job has its own completions, so
+// the Job rules evaluate each; the pod template is shared.
+func BenchmarkCheck2000JobsOwnCounts(b *testing.B) { benchmarkCheck(b, ownCounts) }
 
 // BenchmarkCheck2000DistinctJobs is the worst case: each Job runs its own
-// queue, so no two look alike to the rules and each is evaluated.
-func BenchmarkCheck2000DistinctJobs(b *testing.B) { benchmarkCheck(b, true) }
+// queue, so no two pod specs are alike and every rule evaluates each.
+func BenchmarkCheck2000DistinctJobs(b *testing.B) { benchmarkCheck(b, ownPodSpecs) }
 
-func BenchmarkKubeScore2000Jobs(b *testing.B)         { benchmarkKubeScore(b, false) }
-func BenchmarkKubeScore2000DistinctJobs(b *testing.B) { benchmarkKubeScore(b, true) }
+func BenchmarkKubeScore2000Jobs(b *testing.B)          { benchmarkKubeScore(b, sameJobs) }
+func BenchmarkKubeScore2000JobsOwnCounts(b *testing.B) { benchmarkKubeScore(b, ownCounts) }
+func BenchmarkKubeScore2000DistinctJobs(b *testing.B)  { benchmarkKubeScore(b, ownPodSpecs) }
 
-func benchmarkKubeScore(b *testing.B, distinct bool) {
+func benchmarkKubeScore(b *testing.B, v variation) {
 	bin := kubeScore(b)
 	path := filepath.Join(b.TempDir(), "jobs.yaml")
-	if err := os.WriteFile(path, jobs(b, 2000, distinct), 0o644); err != nil {
+	if err := os.WriteFile(path, jobs(b, 2000, v), 0o644); err != nil {
 		b.Fatal(err)
 	}
 	for b.Loop() {
@@ -81,8 +94,8 @@ func kubeScore(tb testing.TB) string {
 	return p
 }
 
-func benchmarkCheck(b *testing.B, distinct bool) {
-	data := jobs(b, 2000, distinct)
+func benchmarkCheck(b *testing.B, v variation) {
+	data := jobs(b, 2000, v)
 	for b.Loop() {
 		// A fresh pack each time: the first object of a run pays for the
 		// evaluation, as in one jobwq policy run.

@@ -276,53 +276,75 @@ type outcome struct {
 // checked, only not remembered.
 const maxMemo = 1 << 14
 
-// evaluate runs the enabled rules over the parts of o that rules read,
-// remembering the outcome for objects that look the same to the rules.
+// evaluate runs the enabled rules over the parts of o that they read. The
+// rules that read only the pod spec see only that; the others see the
+// object pruned to what they read. Each group's outcome is remembered, so
+// objects that look the same to a group share its evaluation.
 func (p *Pack) evaluate(ev *evaluator, o object, jobPath, podPath []string) map[string]outcome {
-	anchorKey := strings.Join(jobPath, ".") + "|" + strings.Join(podPath, ".")
-	p.mu.Lock()
-	rd, ok := p.objReads[anchorKey]
-	if !ok {
-		rd = p.reads.objectReads(jobPath, podPath)
-		p.objReads[anchorKey] = rd
-	}
-	p.mu.Unlock()
-	obj := prune(o.expr, rd)
-	key := digest(obj)
-	kh := sha256.Sum256(append(key[:], anchorKey...))
-	p.mu.Lock()
-	out, ok := p.memo[kh]
-	p.mu.Unlock()
-	if ok {
-		return out
-	}
-
-	input := []ast.Decl{field("object", obj)}
-	// job and pod refer into object rather than copy it: the evaluator then
-	// shares the structure instead of unifying it three times.
-	if jobPath != nil {
-		input = append(input, field("job", ast.NewSel(ast.NewIdent("object"), jobPath...)))
-	}
-	if podPath != nil {
-		input = append(input, field("pod", ast.NewSel(ast.NewIdent("object"), podPath...)))
-	}
-	v := ev.root.FillPath(inputPath, &ast.StructLit{Elts: input})
-	out = make(map[string]outcome, len(p.rules))
-	cacheable := true
-	for _, r := range p.rules {
-		vs, err := p.violations(v, r.ID)
-		if err != nil {
-			// Errors carry positions in this object; do not reuse them.
-			cacheable = false
+	out := make(map[string]outcome, len(p.rules))
+	if len(p.fullRules) > 0 {
+		anchorKey := strings.Join(jobPath, ".") + "|" + strings.Join(podPath, ".")
+		p.mu.Lock()
+		rd, ok := p.objReads[anchorKey]
+		if !ok {
+			rd = p.fullReads.objectReads(jobPath, podPath)
+			p.objReads[anchorKey] = rd
 		}
-		out[r.ID] = outcome{violations: vs, err: err}
+		p.mu.Unlock()
+		obj := prune(o.expr, rd)
+		input := []ast.Decl{field("object", obj)}
+		// job and pod refer into object rather than copy it: the evaluator
+		// then shares the structure instead of unifying it three times.
+		if jobPath != nil {
+			input = append(input, field("job", ast.NewSel(ast.NewIdent("object"), jobPath...)))
+		}
+		if podPath != nil {
+			input = append(input, field("pod", ast.NewSel(ast.NewIdent("object"), podPath...)))
+		}
+		p.evaluateGroup(ev, "full|"+anchorKey, obj, input, p.fullRules, out)
 	}
-	p.mu.Lock()
-	if cacheable && len(p.memo) < maxMemo {
-		p.memo[kh] = out
+	if len(p.podRules) > 0 {
+		var pod ast.Expr = &ast.BasicLit{Kind: token.NULL, Value: "null"} // stands for "no pod" in the key
+		var input []ast.Decl
+		if podPath != nil {
+			s := prune(lookup(o.expr, toAny(podPath)).(*ast.StructLit), p.podReads.at([]string{"pod"}))
+			pod = s
+			input = append(input, field("pod", s))
+		}
+		p.evaluateGroup(ev, "pod", pod, input, p.podRules, out)
 	}
-	p.mu.Unlock()
 	return out
+}
+
+// evaluateGroup fills input into the pack and adds the outcome of rules to
+// out, or the remembered outcome for the same group and key.
+func (p *Pack) evaluateGroup(ev *evaluator, group string, key ast.Expr, input []ast.Decl, rules []Rule, out map[string]outcome) {
+	d := digest(key)
+	kh := sha256.Sum256(append(d[:], group...))
+	p.mu.Lock()
+	got, ok := p.memo[kh]
+	p.mu.Unlock()
+	if !ok {
+		v := ev.root.FillPath(inputPath, &ast.StructLit{Elts: input})
+		got = make(map[string]outcome, len(rules))
+		cacheable := true
+		for _, r := range rules {
+			vs, err := p.violations(v, r.ID)
+			if err != nil {
+				// Errors carry positions in this object; do not reuse them.
+				cacheable = false
+			}
+			got[r.ID] = outcome{violations: vs, err: err}
+		}
+		p.mu.Lock()
+		if cacheable && len(p.memo) < maxMemo {
+			p.memo[kh] = got
+		}
+		p.mu.Unlock()
+	}
+	for id, o := range got {
+		out[id] = o
+	}
 }
 
 type violation struct {

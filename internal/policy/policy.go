@@ -168,7 +168,10 @@ type Pack struct {
 	byID    map[string]Rule
 	paths   map[string]cue.Path // rules.<id>.violations
 	ignores map[string]bool     // disabled ids
-	reads   *reads              // what rules read of input
+	// Rules that read only the pod spec are evaluated apart from the
+	// others, so that objects sharing a pod template share that work.
+	podRules, fullRules []Rule
+	podReads, fullReads *reads // what each group reads of input
 
 	// A CUE context is not safe for concurrent use, so each worker
 	// evaluates with its own compilation of the same sources.
@@ -240,7 +243,7 @@ func Compile(opts Options) (*Pack, error) {
 	if err != nil {
 		return nil, err
 	}
-	p.reads = readsOf(files)
+	perRule := ruleReads(files)
 
 	it, err := ev.root.LookupPath(rulesPath).Fields()
 	if err != nil {
@@ -272,9 +275,23 @@ func Compile(opts Options) (*Pack, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
+	p.podReads, p.fullReads = &reads{}, &reads{}
 	for _, r := range p.all {
-		if !p.ignores[r.ID] {
-			p.rules = append(p.rules, r)
+		if p.ignores[r.ID] {
+			continue
+		}
+		p.rules = append(p.rules, r)
+		rd := perRule[r.ID]
+		if rd == nil {
+			rd = &reads{}
+			rd.add(nil) // defined in a way the analysis does not follow
+		}
+		if rd.podOnly() {
+			p.podRules = append(p.podRules, r)
+			p.podReads.graft(nil, rd)
+		} else {
+			p.fullRules = append(p.fullRules, r)
+			p.fullReads.graft(nil, rd)
 		}
 	}
 	p.idle <- ev

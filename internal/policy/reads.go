@@ -22,7 +22,7 @@ import (
 // everything it names.
 
 // reads is a trie of the input paths rules can reach. A node marked whole
-// is read entirely.
+// is read entirely; a leaf that is not is only tested for existence.
 type reads struct {
 	whole    bool
 	children map[string]*reads
@@ -48,6 +48,25 @@ func (r *reads) add(path []string) {
 	n.children = nil
 }
 
+// addExists records that only the existence of path is read.
+func (r *reads) addExists(path []string) {
+	n := r
+	for _, step := range path {
+		if n.whole {
+			return
+		}
+		if n.children == nil {
+			n.children = map[string]*reads{}
+		}
+		c := n.children[step]
+		if c == nil {
+			c = &reads{}
+			n.children[step] = c
+		}
+		n = c
+	}
+}
+
 // at returns the node for path: a whole ancestor stands for everything
 // below it, and nil means nothing under path is read.
 func (r *reads) at(path []string) *reads {
@@ -61,9 +80,17 @@ func (r *reads) at(path []string) *reads {
 	return n
 }
 
-// readsOf collects the input paths referenced in files.
-func readsOf(files []*ast.File) *reads {
-	r := &reads{}
+// usage is what a piece of CUE reads: paths of input, and the package's
+// top-level fields it refers to.
+type usage struct {
+	reads *reads
+	refs  map[string]bool
+}
+
+// usageOf collects the reads of n. top holds the package's top-level field
+// names; any identifier spelt like one counts as a reference to it.
+func usageOf(n ast.Node, top map[string]bool) usage {
+	u := usage{reads: &reads{}, refs: map[string]bool{}}
 	var visit func(ast.Node) bool
 	visit = func(n ast.Node) bool {
 		switch x := n.(type) {
@@ -72,19 +99,41 @@ func readsOf(files []*ast.File) *reads {
 			// alias of it (I=input: ...) hides every read behind I.
 			if a, ok := x.Label.(*ast.Alias); ok {
 				if id, ok := a.Expr.(*ast.Ident); ok && id.Name == "input" {
-					r.add(nil)
+					u.reads.add(nil)
 				}
+			}
+			switch x.Label.(type) {
+			case *ast.Ident, *ast.BasicLit, *ast.Alias:
+			default: // (expr): and [pattern]: labels hold expressions
+				ast.Walk(x.Label, visit, nil)
 			}
 			if x.Value != nil {
 				ast.Walk(x.Value, visit, nil)
 			}
 			return false
-		case *ast.Ident, *ast.SelectorExpr, *ast.IndexExpr:
+		case *ast.BinaryExpr:
+			// x != _|_ and x == _|_ only ask whether x exists.
+			if x.Op == token.NEQ || x.Op == token.EQL {
+				if _, ok := x.Y.(*ast.BottomLit); ok {
+					if path, ok, dynamic := chain(x.X); ok && dynamic == nil {
+						u.reads.addExists(path)
+						return false
+					}
+				}
+			}
+		case *ast.Ident:
+			if x.Name == "input" {
+				u.reads.add(nil)
+			} else if top[x.Name] {
+				u.refs[x.Name] = true
+			}
+			return false
+		case *ast.SelectorExpr, *ast.IndexExpr:
 			path, ok, dynamic := chain(x.(ast.Expr))
 			if !ok {
 				return true
 			}
-			r.add(path)
+			u.reads.add(path)
 			for _, d := range dynamic {
 				ast.Walk(d, visit, nil)
 			}
@@ -92,10 +141,134 @@ func readsOf(files []*ast.File) *reads {
 		}
 		return true
 	}
+	ast.Walk(n, visit, nil)
+	return u
+}
+
+// ruleReads finds, for each rule, what of input it can reach: through its
+// own CUE and, transitively, through every top-level field it refers to.
+// Reads outside any field (top-level comprehensions) and pattern
+// constraints on rules count for every rule.
+func ruleReads(files []*ast.File) map[string]*reads {
+	top := map[string]bool{}
 	for _, f := range files {
-		ast.Walk(f, visit, nil)
+		for _, d := range f.Decls {
+			if fd, ok := d.(*ast.Field); ok {
+				if name, _, err := ast.LabelName(fd.Label); err == nil {
+					top[name] = true
+				}
+			}
+		}
 	}
-	return r
+	decls := map[string][]ast.Node{}
+	rules := map[string][]ast.Node{}
+	var global []ast.Node
+	for _, f := range files {
+		for _, d := range f.Decls {
+			fd, ok := d.(*ast.Field)
+			if !ok {
+				switch d.(type) {
+				case *ast.Package, *ast.ImportDecl, *ast.CommentGroup, *ast.Attribute:
+				default:
+					global = append(global, d)
+				}
+				continue
+			}
+			name, _, err := ast.LabelName(fd.Label)
+			if err != nil {
+				global = append(global, d)
+				continue
+			}
+			if _, ok := fd.Label.(*ast.Alias); ok && name == "input" {
+				// I=input: ... lets any rule read input as I.
+				global = append(global, ast.NewIdent("input"))
+			}
+			if name != "rules" {
+				decls[name] = append(decls[name], fd.Value)
+				continue
+			}
+			s, ok := fd.Value.(*ast.StructLit)
+			if !ok {
+				global = append(global, fd.Value)
+				continue
+			}
+			for _, e := range s.Elts {
+				rf, ok := e.(*ast.Field)
+				if !ok {
+					global = append(global, e)
+					continue
+				}
+				id, _, err := ast.LabelName(rf.Label)
+				if err != nil {
+					// A pattern, [ID=string]: ..., applies to every rule.
+					global = append(global, rf)
+					continue
+				}
+				rules[id] = append(rules[id], rf.Value)
+			}
+		}
+	}
+
+	// Reads of top-level fields, closed over their references. A rule
+	// that refers to rules may read through any rule: it reads everything.
+	memo := map[string]*reads{}
+	var of func(name string, seen map[string]bool) *reads
+	of = func(name string, seen map[string]bool) *reads {
+		if r, ok := memo[name]; ok {
+			return r
+		}
+		r := &reads{}
+		if name == "rules" {
+			r.add(nil)
+			return r
+		}
+		if seen[name] {
+			return r
+		}
+		seen[name] = true
+		for _, n := range decls[name] {
+			u := usageOf(n, top)
+			r.graft(nil, u.reads)
+			for ref := range u.refs {
+				r.graft(nil, of(ref, seen))
+			}
+		}
+		delete(seen, name)
+		memo[name] = r
+		return r
+	}
+	closed := func(nodes []ast.Node) *reads {
+		r := &reads{}
+		for _, n := range nodes {
+			u := usageOf(n, top)
+			r.graft(nil, u.reads)
+			for ref := range u.refs {
+				r.graft(nil, of(ref, map[string]bool{}))
+			}
+		}
+		return r
+	}
+	all := closed(global)
+	out := map[string]*reads{}
+	for id, nodes := range rules {
+		r := closed(nodes)
+		r.graft(nil, all)
+		out[id] = r
+	}
+	return out
+}
+
+// podOnly reports whether r reads nothing but the pod spec.
+func (r *reads) podOnly() bool {
+	if r.whole {
+		return false
+	}
+	for k := range r.children {
+		if k != "pod" {
+			return false
+		}
+	}
+	return true
 }
 
 // chain returns the path of a selector chain rooted at the identifier
@@ -177,6 +350,13 @@ func prune(s *ast.StructLit, r *reads) *ast.StructLit {
 		if c == nil {
 			continue
 		}
+		if !c.whole && len(c.children) == 0 {
+			// Only its existence is read: keep the field, not its value.
+			nf := *f
+			nf.Value = &ast.StructLit{}
+			out.Elts = append(out.Elts, &nf)
+			continue
+		}
 		if sub, ok := f.Value.(*ast.StructLit); ok && !c.whole {
 			nf := *f
 			nf.Value = prune(sub, c)
@@ -243,6 +423,10 @@ func (r *reads) graft(path []string, src *reads) {
 	}
 	if src.whole {
 		r.add(path)
+		return
+	}
+	if len(src.children) == 0 {
+		r.addExists(path)
 		return
 	}
 	for k, c := range src.children {
