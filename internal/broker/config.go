@@ -94,11 +94,29 @@ func ParseURL(s string) (Config, error) {
 	return Config{URI: uri}, nil
 }
 
+// URL is the broker's address with its credentials. It is built here
+// rather than by amqp.URI.String, which drops the leading slash of a vhost
+// such as "/team".
+func (c Config) URL() string { return c.url(c.URI.Password) }
+
 // String is the broker's address without the password, for logs and errors.
 func (c Config) String() string {
-	u := c.URI
-	if u.Password != "" {
-		u.Password = "xxxxx"
+	if c.URI.Password == "" {
+		return c.url("")
+	}
+	return c.url("xxxxx")
+}
+
+func (c Config) url(password string) string {
+	u := url.URL{
+		Scheme: c.URI.Scheme,
+		Host:   net.JoinHostPort(c.URI.Host, strconv.Itoa(c.URI.Port)),
+		// The vhost is one path segment: "/" itself becomes %2F.
+		Path:    "/" + c.URI.Vhost,
+		RawPath: "/" + url.PathEscape(c.URI.Vhost),
+	}
+	if c.URI.Username != "" || password != "" {
+		u.User = url.UserPassword(c.URI.Username, password)
 	}
 	return u.String()
 }
@@ -113,7 +131,7 @@ func redactURL(s string) string {
 
 // Dial connects once.
 func (c Config) Dial() (*amqp.Connection, error) {
-	conn, err := amqp.DialConfig(c.URI.String(), amqp.Config{
+	conn, err := amqp.DialConfig(c.URL(), amqp.Config{
 		Heartbeat:  10 * time.Second,
 		Locale:     "en_US",
 		Properties: amqp.Table{"connection_name": "jobwq"},

@@ -104,9 +104,11 @@ func Seed(ctx context.Context, conn *amqp.Connection, opts SeedOptions) (SeedRes
 		opts.Logf = func(string, ...any) {}
 	}
 	q := opts.Queue
-	if err := lock(ctx, conn, q.Name, opts.LockWait, opts.Logf); err != nil {
+	unlock, err := lock(ctx, conn, q.Name, opts.LockWait, opts.Logf)
+	if err != nil {
 		return SeedResult{}, err
 	}
+	defer unlock()
 	if s, ok, err := readSeal(conn, q.Name); err != nil {
 		return SeedResult{}, err
 	} else if ok {
@@ -150,35 +152,38 @@ func Seed(ctx context.Context, conn *amqp.Connection, opts SeedOptions) (SeedRes
 	return SeedResult{Published: opts.Items.Count}, nil
 }
 
-// lock takes Q.lock, waiting while another seeder holds it. A killed
-// seeder's lock goes when the broker notices its connection is gone (a
-// missed heartbeat or two).
-func lock(ctx context.Context, conn *amqp.Connection, queue string, wait time.Duration, logf func(string, ...any)) error {
+// lock takes Q.lock, waiting while another seeder holds it, and returns
+// its release. A killed seeder's lock goes when the broker notices its
+// connection is gone (a missed heartbeat or two).
+func lock(ctx context.Context, conn *amqp.Connection, queue string, wait time.Duration, logf func(string, ...any)) (func(), error) {
 	if wait <= 0 {
 		wait = 2 * time.Minute
 	}
+	name := queue + LockSuffix
 	deadline := time.Now().Add(wait)
 	for {
 		ch, err := conn.Channel()
 		if err != nil {
-			return fmt.Errorf("open channel: %w", err)
+			return nil, fmt.Errorf("open channel: %w", err)
 		}
-		// The channel stays open: the queue belongs to the connection.
-		_, err = ch.QueueDeclare(queue+LockSuffix, false, false, true, false, nil)
+		_, err = ch.QueueDeclare(name, false, false, true, false, nil)
 		if err == nil {
-			return nil
+			return func() {
+				ch.QueueDelete(name, false, false, false)
+				ch.Close()
+			}, nil
 		}
 		var amqpErr *amqp.Error
 		if !errors.As(err, &amqpErr) || amqpErr.Code != amqp.ResourceLocked {
-			return fmt.Errorf("lock %s: %w", queue+LockSuffix, err)
+			return nil, fmt.Errorf("lock %s: %w", name, err)
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("another seeder has held %s for %v; giving up", queue+LockSuffix, wait)
+			return nil, fmt.Errorf("another seeder has held %s for %v; giving up", name, wait)
 		}
-		logf("another seeder holds %s; waiting", queue+LockSuffix)
+		logf("another seeder holds %s; waiting", name)
 		select {
 		case <-ctx.Done():
-			return context.Cause(ctx)
+			return nil, context.Cause(ctx)
 		case <-time.After(time.Second):
 		}
 	}

@@ -107,7 +107,7 @@ func newRunCmd() *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("find own executable: %w", err)
 			}
-			env := append(os.Environ(), broker.EnvURL+"="+cfg.URI.String())
+			env := append(os.Environ(), broker.EnvURL+"="+cfg.URL())
 			for _, e := range w.Spec.Worker.Env {
 				if e.Value != nil {
 					env = append(env, e.Name+"="+*e.Value)
