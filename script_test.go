@@ -4,15 +4,20 @@
 package jobwq_test
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
+	"syscall"
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
 
+	"github.com/jobwq/jobwq/internal/brokertest"
 	"github.com/jobwq/jobwq/internal/cli"
 )
 
@@ -34,10 +39,20 @@ func TestScripts(t *testing.T) {
 			"exitcode": cmdExitCode,
 		},
 		Setup: func(env *testscript.Env) error {
-			// Broker tests reach the real RabbitMQ; let CI point elsewhere.
-			if u := os.Getenv("AMQP_URL"); u != "" {
-				env.Setenv("AMQP_URL", u)
+			// Scripts that talk to the broker use the real RabbitMQ, a
+			// queue of their own ($QUEUE), deleted afterwards, and hold
+			// the broker lock shared so no test restarts it under them.
+			unlock, err := brokertest.Lock(syscall.LOCK_SH)
+			if err != nil {
+				return err
 			}
+			env.Defer(unlock)
+			b := make([]byte, 4)
+			rand.Read(b)
+			queue := "jobwq-script-" + filepath.Base(env.WorkDir) + "-" + hex.EncodeToString(b)
+			env.Setenv("QUEUE", queue)
+			env.Setenv("BROKER_URL", brokertest.URL())
+			env.Defer(func() { brokertest.Delete(queue) })
 			return nil
 		},
 	})

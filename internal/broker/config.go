@@ -115,6 +115,10 @@ func (c Config) url(password string) string {
 		Path:    "/" + c.URI.Vhost,
 		RawPath: "/" + url.PathEscape(c.URI.Vhost),
 	}
+	if c.URI.Vhost == "/" {
+		// The default vhost: amqp091 reads a bare "/" as "/".
+		u.Path, u.RawPath = "/", ""
+	}
 	if c.URI.Username != "" || password != "" {
 		u.User = url.UserPassword(c.URI.Username, password)
 	}
