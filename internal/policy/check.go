@@ -301,7 +301,7 @@ func (p *Pack) evaluate(ev *evaluator, o object, jobPath, podPath []string) map[
 		if podPath != nil {
 			input = append(input, field("pod", ast.NewSel(ast.NewIdent("object"), podPath...)))
 		}
-		p.evaluateGroup(ev, "full|"+anchorKey, obj, input, p.fullRules, out)
+		p.evaluateGroup(ev.full, "full|"+anchorKey, obj, input, p.fullRules, out)
 	}
 	if len(p.podRules) > 0 {
 		var pod ast.Expr = &ast.BasicLit{Kind: token.NULL, Value: "null"} // stands for "no pod" in the key
@@ -311,21 +311,21 @@ func (p *Pack) evaluate(ev *evaluator, o object, jobPath, podPath []string) map[
 			pod = s
 			input = append(input, field("pod", s))
 		}
-		p.evaluateGroup(ev, "pod", pod, input, p.podRules, out)
+		p.evaluateGroup(ev.pod, "pod", pod, input, p.podRules, out)
 	}
 	return out
 }
 
 // evaluateGroup fills input into the pack and adds the outcome of rules to
 // out, or the remembered outcome for the same group and key.
-func (p *Pack) evaluateGroup(ev *evaluator, group string, key ast.Expr, input []ast.Decl, rules []Rule, out map[string]outcome) {
+func (p *Pack) evaluateGroup(pack cue.Value, group string, key ast.Expr, input []ast.Decl, rules []Rule, out map[string]outcome) {
 	d := digest(key)
 	kh := sha256.Sum256(append(d[:], group...))
 	p.mu.Lock()
 	got, ok := p.memo[kh]
 	p.mu.Unlock()
 	if !ok {
-		v := ev.root.FillPath(inputPath, &ast.StructLit{Elts: input})
+		v := pack.FillPath(inputPath, &ast.StructLit{Elts: input})
 		got = make(map[string]outcome, len(rules))
 		cacheable := true
 		for _, r := range rules {

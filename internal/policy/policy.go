@@ -36,6 +36,7 @@ import (
 	"cuelang.org/go/cue/build"
 	"cuelang.org/go/cue/cuecontext"
 	cueerrors "cuelang.org/go/cue/errors"
+	"cuelang.org/go/cue/literal"
 	"cuelang.org/go/cue/parser"
 	"cuelang.org/go/cue/token"
 
@@ -172,6 +173,7 @@ type Pack struct {
 	// others, so that objects sharing a pod template share that work.
 	podRules, fullRules []Rule
 	podReads, fullReads *reads // what each group reads of input
+	split               bool   // whether each group has a pack of its own
 
 	// A CUE context is not safe for concurrent use, so each worker
 	// evaluates with its own compilation of the same sources.
@@ -188,8 +190,8 @@ type source struct {
 }
 
 type evaluator struct {
-	ctx  *cue.Context
-	root cue.Value
+	ctx       *cue.Context
+	full, pod cue.Value // the packs of the two groups, or one pack for both
 }
 
 var (
@@ -239,17 +241,18 @@ func Compile(opts Options) (*Pack, error) {
 		}
 		p.sources = append(p.sources, source{f, src})
 	}
-	ev, files, err := p.compile()
+	// The whole pack, for the rules' descriptions and what they read.
+	all, files, err := p.build(cuecontext.New(), nil)
 	if err != nil {
 		return nil, err
 	}
-	perRule := ruleReads(files)
+	perRule, split := ruleReads(files)
 
-	it, err := ev.root.LookupPath(rulesPath).Fields()
+	it, err := all.LookupPath(rulesPath).Fields()
 	if err != nil {
 		return nil, fmt.Errorf("policy: rules: %w", oneLine(err))
 	}
-	schema := ev.root.LookupPath(rulePath)
+	schema := all.LookupPath(rulePath)
 	for it.Next() {
 		r, err := ruleOf(schema, it.Value())
 		if err != nil {
@@ -294,30 +297,127 @@ func Compile(opts Options) (*Pack, error) {
 			p.fullReads.graft(nil, rd)
 		}
 	}
+	p.split = split && len(p.podRules) > 0 && len(p.fullRules) > 0
+	if !p.split {
+		// One pack evaluates every rule, once per object.
+		p.fullRules, p.podRules = p.rules, nil
+		p.fullReads.graft(nil, p.podReads)
+	}
+	ev, err := p.compile()
+	if err != nil {
+		return nil, err
+	}
 	p.idle <- ev
 	return p, nil
 }
 
-// compile builds one evaluator from the pack's sources.
-func (p *Pack) compile() (*evaluator, []*ast.File, error) {
+// compile builds one evaluator. When the groups are split, each gets a
+// pack holding only its own rules: an evaluation then costs only those.
+func (p *Pack) compile() (*evaluator, error) {
+	ctx := cuecontext.New()
+	in := func(rules []Rule) func(string) bool {
+		return func(id string) bool {
+			return slices.ContainsFunc(rules, func(r Rule) bool { return r.ID == id })
+		}
+	}
+	if !p.split {
+		root, _, err := p.build(ctx, in(p.rules))
+		return &evaluator{ctx: ctx, full: root, pod: root}, err
+	}
+	full, _, err := p.build(ctx, in(p.fullRules))
+	if err != nil {
+		return nil, err
+	}
+	pod, _, err := p.build(ctx, in(p.podRules))
+	return &evaluator{ctx: ctx, full: full, pod: pod}, err
+}
+
+// build compiles the pack's sources in ctx, keeping the rules keep admits
+// (all when keep is nil). Sources are parsed afresh: the compiler annotates
+// the syntax, so trees are not shared between builds.
+func (p *Pack) build(ctx *cue.Context, keep func(id string) bool) (cue.Value, []*ast.File, error) {
 	inst := build.NewContext().NewInstance("", nil)
 	for _, s := range p.sources {
-		if err := inst.AddFile(s.name, s.data); err != nil {
-			return nil, nil, fmt.Errorf("policy: %w", oneLine(err))
+		f, err := parser.ParseFile(s.name, s.data)
+		if err != nil {
+			return cue.Value{}, nil, fmt.Errorf("policy: %w", oneLine(err))
+		}
+		if keep != nil {
+			keepRules(f, keep)
+		}
+		if err := inst.AddSyntax(f); err != nil {
+			return cue.Value{}, nil, fmt.Errorf("policy: %w", oneLine(err))
 		}
 	}
 	if inst.PkgName != "policy" {
-		return nil, nil, fmt.Errorf("policy: policy files must be package policy")
+		return cue.Value{}, nil, fmt.Errorf("policy: policy files must be package policy")
 	}
-	ctx := cuecontext.New()
 	root := ctx.BuildInstance(inst)
 	if err := root.Err(); err != nil {
-		return nil, nil, fmt.Errorf("policy: %w", oneLine(err))
+		return cue.Value{}, nil, fmt.Errorf("policy: %w", oneLine(err))
 	}
 	if p.spec != nil {
 		root = root.FillPath(specPath, map[string]any{"path": p.spec.Path, "items": p.spec.Items})
 	}
-	return &evaluator{ctx: ctx, root: root}, inst.Files, nil
+	return root, inst.Files, nil
+}
+
+// keepRules drops from f the rules keep does not admit.
+func keepRules(f *ast.File, keep func(id string) bool) {
+	for _, d := range f.Decls {
+		fd, ok := d.(*ast.Field)
+		if !ok {
+			continue
+		}
+		if name, _, err := ast.LabelName(fd.Label); err != nil || name != "rules" {
+			continue
+		}
+		s, ok := fd.Value.(*ast.StructLit)
+		if !ok {
+			continue
+		}
+		s.Elts = slices.DeleteFunc(s.Elts, func(e ast.Decl) bool {
+			rf, ok := e.(*ast.Field)
+			if !ok {
+				return false
+			}
+			id, _, err := ast.LabelName(rf.Label)
+			return err == nil && !keep(id)
+		})
+	}
+	dropUnusedImports(f)
+}
+
+// dropUnusedImports removes the imports no longer used once rules are
+// gone: CUE rejects an unused import.
+func dropUnusedImports(f *ast.File) {
+	used := map[string]bool{}
+	for _, d := range f.Decls {
+		if _, ok := d.(*ast.ImportDecl); ok {
+			continue
+		}
+		ast.Walk(d, func(n ast.Node) bool {
+			if id, ok := n.(*ast.Ident); ok {
+				used[id.Name] = true
+			}
+			return true
+		}, nil)
+	}
+	name := func(spec *ast.ImportSpec) string {
+		if spec.Name != nil {
+			return spec.Name.Name
+		}
+		p, _ := literal.Unquote(spec.Path.Value)
+		return path.Base(p)
+	}
+	f.Decls = slices.DeleteFunc(f.Decls, func(d ast.Decl) bool {
+		id, ok := d.(*ast.ImportDecl)
+		if !ok {
+			return false
+		}
+		id.Specs = slices.DeleteFunc(id.Specs, func(spec *ast.ImportSpec) bool { return !used[name(spec)] })
+		return len(id.Specs) == 0
+	})
 }
 
 // evaluator returns an idle evaluator, compiling another if none is idle
@@ -328,8 +428,7 @@ func (p *Pack) evaluator() (*evaluator, error) {
 		return ev, nil
 	default:
 	}
-	ev, _, err := p.compile()
-	return ev, err
+	return p.compile()
 }
 
 func (p *Pack) release(ev *evaluator) {

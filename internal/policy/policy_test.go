@@ -460,3 +460,36 @@ func TestScriptFixturesMatch(t *testing.T) {
 		}
 	}
 }
+
+// A user rule that refers to other rules keeps the pack in one piece; it
+// still works, and so do the others.
+func TestRuleReferringToRules(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "meta.cue")
+	src := `package policy
+
+rules: "too-many-image-findings": {
+	severity: "info"
+	message:  "the object breaks image-tag more than once"
+	fix:      "pin every image"
+	violations: [if len(rules["image-tag"].violations) > 1 {path: ["kind"]}]
+}
+`
+	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := compile(t, Options{PolicyFiles: []string{path}})
+	if p.split {
+		t.Error("the pack was split although a rule refers to rules")
+	}
+	fs, err := p.CheckBytes("pod.yaml", []byte("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n  - {name: a, image: a}\n  - {name: b, image: b}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := short(fs)
+	for _, want := range []string{"2:1 too-many-image-findings", "6:15 image-tag", "7:15 image-tag"} {
+		if !slices.Contains(got, want) {
+			t.Errorf("no %q in %v", want, got)
+		}
+	}
+}

@@ -148,8 +148,10 @@ func usageOf(n ast.Node, top map[string]bool) usage {
 // ruleReads finds, for each rule, what of input it can reach: through its
 // own CUE and, transitively, through every top-level field it refers to.
 // Reads outside any field (top-level comprehensions) and pattern
-// constraints on rules count for every rule.
-func ruleReads(files []*ast.File) map[string]*reads {
+// constraints on rules count for every rule. separable is false when some
+// CUE refers to rules, so that the rules cannot be compiled apart.
+func ruleReads(files []*ast.File) (perRule map[string]*reads, separable bool) {
+	separable = true
 	top := map[string]bool{}
 	for _, f := range files {
 		for _, d := range f.Decls {
@@ -220,6 +222,7 @@ func ruleReads(files []*ast.File) map[string]*reads {
 		r := &reads{}
 		if name == "rules" {
 			r.add(nil)
+			separable = false
 			return r
 		}
 		if seen[name] {
@@ -249,13 +252,13 @@ func ruleReads(files []*ast.File) map[string]*reads {
 		return r
 	}
 	all := closed(global)
-	out := map[string]*reads{}
+	perRule = map[string]*reads{}
 	for id, nodes := range rules {
 		r := closed(nodes)
 		r.graft(nil, all)
-		out[id] = r
+		perRule[id] = r
 	}
-	return out
+	return perRule, separable
 }
 
 // podOnly reports whether r reads nothing but the pod spec.

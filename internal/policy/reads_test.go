@@ -56,7 +56,8 @@ rules: r: y: 1`, nil},
 				t.Fatal(err)
 			}
 			var got []string
-			ruleReads([]*ast.File{f})["r"].paths("input", &got)
+			perRule, _ := ruleReads([]*ast.File{f})
+			perRule["r"].paths("input", &got)
 			slices.Sort(got)
 			slices.Sort(tc.want)
 			if diff := cmp.Diff(tc.want, got); diff != "" {
