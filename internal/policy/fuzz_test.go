@@ -14,7 +14,7 @@ import (
 //
 // Each evaluation takes about a millisecond, so give minimisation a bound:
 //
-//	go test ./internal/policy -run - -fuzz FuzzCheck -fuzztime 5m -fuzzminimizetime 10s
+//	go test ./internal/policy -run '^$' -fuzz FuzzCheck -fuzztime 5m -fuzzminimizetime 10s
 func FuzzCheck(f *testing.F) {
 	files, _ := filepath.Glob("../../testdata/policy/*.yaml")
 	for _, name := range files {
