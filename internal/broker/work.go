@@ -79,12 +79,9 @@ func WorkOne(ctx context.Context, conn *amqp.Connection, opts WorkOptions) error
 	deadline := time.Now().Add(opts.Wait)
 	closed := conn.NotifyClose(make(chan *amqp.Error, 1))
 
-	if err := waitForSeal(ctx, conn, opts.Queue, deadline, opts.Logf); err != nil {
-		return err
-	}
-	ch, err := conn.Channel()
+	ch, err := waitForSeal(ctx, conn, opts.Queue, deadline, opts.Logf)
 	if err != nil {
-		return workErr(BrokerError, "open channel: %w", err)
+		return err
 	}
 	defer ch.Close()
 	// One unacknowledged delivery at most: this worker handles one item.
@@ -113,8 +110,9 @@ func WorkOne(ctx context.Context, conn *amqp.Connection, opts WorkOptions) error
 		return workErr(Failed, "stopped while waiting for an item: %v", context.Cause(ctx))
 	}
 	// Take no more: with prefetch 1 nothing else is in flight, and the
-	// cancel makes that true for the rest of the run too.
-	if err := ch.Cancel(tag, false); err != nil {
+	// cancel makes that true for the rest of the run too. Not waiting for
+	// cancel-ok saves a round trip; a failed cancel fails the ack below.
+	if err := ch.Cancel(tag, true); err != nil {
 		return workErr(BrokerError, "cancel consumer: %w", err)
 	}
 
@@ -217,25 +215,27 @@ func run(ctx context.Context, closed <-chan *amqp.Error, item []byte, opts WorkO
 	return nil
 }
 
-// waitForSeal polls for Q.seal: workers may start before the seeder.
-func waitForSeal(ctx context.Context, conn *amqp.Connection, queue string, deadline time.Time, logf func(string, ...any)) error {
+// waitForSeal polls for Q.seal (workers may start before the seeder) and
+// returns the channel it found it on, for the consumer to use.
+func waitForSeal(ctx context.Context, conn *amqp.Connection, queue string, deadline time.Time, logf func(string, ...any)) (*amqp.Channel, error) {
 	logged := false
 	for {
 		ch, err := conn.Channel()
 		if err != nil {
-			return workErr(BrokerError, "open channel: %w", err)
+			return nil, workErr(BrokerError, "open channel: %w", err)
 		}
+		// A missing queue closes the channel; a present one keeps it.
 		st, err := ch.QueueDeclarePassive(queue+SealSuffix, true, false, false, false, nil)
-		if err == nil {
+		switch {
+		case err == nil && st.Messages > 0:
+			return ch, nil
+		case err == nil:
 			ch.Close()
-			if st.Messages > 0 {
-				return nil
-			}
-		} else if !isNotFound(err) {
-			return workErr(BrokerError, "check seal of %s: %w", queue, err)
+		case !isNotFound(err):
+			return nil, workErr(BrokerError, "check seal of %s: %w", queue, err)
 		}
 		if time.Now().After(deadline) {
-			return workErr(NoItem, "queue %s was not seeded in time: %s never appeared", queue, queue+SealSuffix)
+			return nil, workErr(NoItem, "queue %s was not seeded in time: %s never appeared", queue, queue+SealSuffix)
 		}
 		if !logged {
 			logf("waiting for %s to be seeded", queue)
@@ -243,7 +243,7 @@ func waitForSeal(ctx context.Context, conn *amqp.Connection, queue string, deadl
 		}
 		select {
 		case <-ctx.Done():
-			return workErr(Failed, "stopped while waiting for %s to be seeded: %v", queue, context.Cause(ctx))
+			return nil, workErr(Failed, "stopped while waiting for %s to be seeded: %v", queue, context.Cause(ctx))
 		case <-time.After(500 * time.Millisecond):
 		}
 	}

@@ -1,0 +1,126 @@
+package broker
+
+import (
+	"context"
+
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/jobwq/jobwq/internal/brokertest"
+)
+
+// The seeding benchmarks run side by side: Seed against a bare amqp091-go
+// publisher with the same window of confirms, the rate the issue measures
+// Seed by (at least 0.8x). Both report items/s.
+//
+//	go test -run '^$' -bench 'Seed|BarePublish' -benchtime 3x ./internal/broker
+
+const benchItems = 100_000
+
+func BenchmarkSeed100k(b *testing.B) {
+	brokertest.Shared(b)
+	conn := brokertest.Dial(b)
+	items := ItemsFromList(numbered(benchItems))
+	var total time.Duration
+	for b.Loop() {
+		q := quorum(brokertest.Queue(b))
+		t0 := time.Now()
+		if _, err := Seed(context.Background(), conn, SeedOptions{Queue: q, Items: items}); err != nil {
+			b.Fatal(err)
+		}
+		total += time.Since(t0)
+		brokertest.Delete(q.Name)
+	}
+	b.ReportMetric(float64(benchItems*b.N)/total.Seconds(), "items/s")
+}
+
+func BenchmarkBarePublish100k(b *testing.B) {
+	brokertest.Shared(b)
+	conn := brokertest.Dial(b)
+	items := numbered(benchItems)
+	var total time.Duration
+	for b.Loop() {
+		q := quorum(brokertest.Queue(b))
+		t0 := time.Now()
+		barePublish(b, conn, q, items, DefaultWindow)
+		total += time.Since(t0)
+		brokertest.Delete(q.Name)
+	}
+	b.ReportMetric(float64(benchItems*b.N)/total.Seconds(), "items/s")
+}
+
+// barePublish is the least a publisher with confirms can do: declare,
+// publish persistent, keep window confirms outstanding, wait for the rest.
+func barePublish(b *testing.B, conn *amqp.Connection, q Queue, items []string, window int) {
+	ch, err := conn.Channel()
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ch.Close()
+	if _, err := ch.QueueDeclare(q.Name, true, false, false, false, q.args()); err != nil {
+		b.Fatal(err)
+	}
+	if err := ch.Confirm(false); err != nil {
+		b.Fatal(err)
+	}
+	confirms := ch.NotifyPublish(make(chan amqp.Confirmation, window))
+	outstanding := 0
+	for _, it := range items {
+		if outstanding >= window {
+			<-confirms
+			outstanding--
+		}
+		if err := ch.Publish("", q.Name, false, false, amqp.Publishing{DeliveryMode: amqp.Persistent, Body: []byte(it)}); err != nil {
+			b.Fatal(err)
+		}
+		outstanding++
+	}
+	for ; outstanding > 0; outstanding-- {
+		<-confirms
+	}
+}
+
+// One worker's whole life per item, side by side with the article's
+// `amqp-consume -c 1` (Debian's amqp-tools): start, connect, take one,
+// run `cat` on the item, ack, exit.
+//
+//	go test -run '^$' -bench 'PerItem' -benchtime 50x ./internal/broker
+func BenchmarkWorkerPerItem(b *testing.B) {
+	brokertest.Shared(b)
+	conn := brokertest.Dial(b)
+	q := quorum(brokertest.Queue(b))
+	bin := jobwqBin(b)
+	seedItems(b, conn, q, numbered(b.N))
+	b.ResetTimer()
+	for range b.N {
+		c := exec.Command(bin, "work", "--queue", q.Name, "--wait", "5s", "--", "cat")
+		c.Env = append(c.Environ(), EnvURL+"="+brokertest.URL())
+		if out, err := c.CombinedOutput(); err != nil {
+			b.Fatalf("%v\n%s", err, out)
+		}
+	}
+}
+
+func BenchmarkAmqpConsumePerItem(b *testing.B) {
+	consume, err := exec.LookPath("amqp-consume")
+	if err != nil {
+		b.Fatal("amqp-consume not found: install Debian's amqp-tools to compare (apt-get install amqp-tools)")
+	}
+	brokertest.Shared(b)
+	conn := brokertest.Dial(b)
+	q := Queue{Name: brokertest.Queue(b), Type: "classic"}
+	barePublish(b, conn, q, numbered(b.N), DefaultWindow)
+	// rabbitmq-c reads a trailing "/" as the empty vhost.
+	url := strings.TrimSuffix(brokertest.URL(), "/")
+	b.ResetTimer()
+	for range b.N {
+		out, err := exec.Command(consume, "--url", url, "-q", q.Name, "-c", "1", "cat").CombinedOutput()
+		if err != nil {
+			b.Fatalf("amqp-consume: %v\n%s", err, out)
+		}
+	}
+}
