@@ -70,6 +70,7 @@ type object struct {
 // Documents are decoded in order while workers, one per CPU, evaluate the
 // objects already decoded.
 func (p *Pack) Check(filename string, data []byte) ([]Result, error) {
+	data = normalizeEOL(data)
 	type task struct {
 		o   object
 		res Result
@@ -143,8 +144,27 @@ func isJSON(filename string, data []byte) bool {
 	return len(t) > 0 && (t[0] == '{' || t[0] == '[')
 }
 
+// normalizeEOL turns CRLF and lone CR line breaks into LF, which keeps
+// every line and column. YAML counts all three as line breaks but the
+// decoder's table of line offsets counts only LF (a lone CR made it panic);
+// JSON allows CR only as white space.
+func normalizeEOL(b []byte) []byte {
+	if bytes.IndexByte(b, '\r') < 0 {
+		return b
+	}
+	b = bytes.ReplaceAll(b, []byte("\r\n"), []byte("\n"))
+	return bytes.ReplaceAll(b, []byte("\r"), []byte("\n"))
+}
+
 // eachDocument decodes a stream document by document, keeping positions.
-func eachDocument(filename string, data []byte, yield func(ast.Expr)) error {
+// A decoder that panics on some input is reported as a parse error, not a
+// crash.
+func eachDocument(filename string, data []byte, yield func(ast.Expr)) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%s: cannot parse: the decoder failed: %v", filename, r)
+		}
+	}()
 	type extractor interface{ Extract() (ast.Expr, error) }
 	var d extractor
 	kind := "YAML"

@@ -493,3 +493,18 @@ rules: "too-many-image-findings": {
 		}
 	}
 }
+
+// Windows line ends, and old Mac ones, keep their lines and columns.
+func TestLineEnds(t *testing.T) {
+	p := compile(t, Options{})
+	for name, eol := range map[string]string{"crlf": "\r\n", "cr": "\r"} {
+		src := strings.ReplaceAll("apiVersion: v1\nkind: ReplicationController\nmetadata: {name: rc}\n", "\n", eol)
+		fs, err := p.CheckBytes(name+".yaml", []byte(src))
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if diff := cmp.Diff([]string{"2:1 deprecated-replication-controller"}, short(fs)); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", name, diff)
+		}
+	}
+}
