@@ -2,7 +2,10 @@ package jobwq_test
 
 import (
 	"bytes"
+	"debug/elf"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"testing"
 
 	"github.com/jobwq/jobwq/internal/kustree"
@@ -40,5 +43,36 @@ func TestCommittedSchemaIsCurrent(t *testing.T) {
 	}
 	if !bytes.Equal(got, want) {
 		t.Error("schemas/workqueue.schema.json drifted from schemas/workqueue.cue; run make generate")
+	}
+}
+
+// TestStaticBuild: the image's binary is built with CGO_ENABLED=0 and must
+// run on distroless/static, which has no dynamic loader. (No Docker engine
+// runs here, so this is what can be checked of the Dockerfile.)
+func TestStaticBuild(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "jobwq")
+	cmd := exec.Command("go", "build", "-trimpath", "-o", bin, "./cmd/jobwq")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("static build: %v\n%s", err, out)
+	}
+	f, err := elf.Open(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			t.Fatal("the binary asks for a dynamic loader; distroless/static has none")
+		}
+	}
+	dockerfile, err := os.ReadFile("Dockerfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"CGO_ENABLED=0", "distroless/static", "USER 10001:10001", `ENTRYPOINT ["/jobwq"]`} {
+		if !bytes.Contains(dockerfile, []byte(want)) {
+			t.Errorf("Dockerfile lacks %q", want)
+		}
 	}
 }
