@@ -435,6 +435,79 @@ spec:
 `},
 	{name: "job limits set", rule: "job-ttl-after-finished", yaml: job(pod(""))},
 
+	// settings the API server rejects
+	{name: "counts out of range", rule: "job-counts", yaml: `apiVersion: batch/v1
+kind: Job
+metadata: {name: j}
+spec:
+  completions: -1 # <-
+  parallelism: "2" # <-
+  backoffLimit: 0
+  activeDeadlineSeconds: 0 # <-
+  ttlSecondsAfterFinished: 1.5 # <-
+  template:
+    spec:
+      restartPolicy: Never
+      containers:
+      - {name: a, image: a:1}
+`},
+	{name: "counts in range", rule: "job-counts", yaml: job(pod(""))},
+	{name: "indexed without completions", rule: "job-indexed-completions", yaml: `apiVersion: batch/v1
+kind: Job
+metadata: {name: j}
+spec:
+  completionMode: Indexed # <-
+  template:
+    spec:
+      restartPolicy: Never
+      containers:
+      - {name: a, image: a:1}
+`},
+	{name: "indexed with completions", rule: "job-indexed-completions", yaml: `apiVersion: batch/v1
+kind: Job
+metadata: {name: j}
+spec:
+  completionMode: Indexed
+  completions: 3
+  template:
+    spec:
+      restartPolicy: Never
+      containers:
+      - {name: a, image: a:1}
+`},
+	{name: "image missing", rule: "container-image-required", yaml: job(`      restartPolicy: Never
+      containers:
+      - name: a # <-
+      - name: b
+        image: b:1
+`)},
+	{name: "images present", rule: "container-image-required", yaml: job(pod(""))},
+	{name: "deployment restarting OnFailure", rule: "workload-restart-policy", yaml: `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: d}
+spec:
+  selector: {matchLabels: {app: a}}
+  template:
+    metadata: {labels: {app: a}}
+    spec:
+      restartPolicy: OnFailure # <-
+      containers:
+      - {name: c, image: c:1}
+`},
+	{name: "deployment restarting Always, Job restarting Never", rule: "workload-restart-policy", yaml: `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: d}
+spec:
+  selector: {matchLabels: {app: a}}
+  template:
+    metadata: {labels: {app: a}}
+    spec:
+      restartPolicy: Always
+      containers:
+      - {name: c, image: c:1}
+---
+` + job(pod(""))},
+
 	// objects
 	{name: "replication controller", rule: "deprecated-replication-controller", yaml: `apiVersion: v1
 kind: ReplicationController # <-
