@@ -57,7 +57,6 @@ var (
 type object struct {
 	src    []byte // the whole input, for positions
 	expr   *ast.StructLit
-	prefix []any // path from the document's root (items.N inside a List)
 	kind   string
 	apiVer string
 }
@@ -100,7 +99,7 @@ func (p *Pack) Check(filename string, data []byte) ([]Result, error) {
 	workers, started := runtime.GOMAXPROCS(0), 1
 	wg.Go(worker)
 	decodeErr := eachDocument(filename, data, func(doc ast.Expr) {
-		for _, o := range objectsOf(doc, nil) {
+		for _, o := range objectsOf(doc) {
 			o.src = data
 			t := &task{o: o}
 			tasks = append(tasks, t)
@@ -195,7 +194,7 @@ func eachDocument(filename string, data []byte, yield func(ast.Expr)) (err error
 
 // objectsOf returns the Kubernetes objects in a document: the document
 // itself, or the items of a List.
-func objectsOf(e ast.Expr, prefix []any) []object {
+func objectsOf(e ast.Expr) []object {
 	s, ok := e.(*ast.StructLit)
 	if !ok {
 		return nil
@@ -208,13 +207,13 @@ func objectsOf(e ast.Expr, prefix []any) []object {
 	if strings.HasSuffix(kind, "List") {
 		if items, ok := lookup(s, []any{"items"}).(*ast.ListLit); ok {
 			var out []object
-			for i, it := range items.Elts {
-				out = append(out, objectsOf(it, append(append([]any{}, prefix...), "items", i))...)
+			for _, it := range items.Elts {
+				out = append(out, objectsOf(it)...)
 			}
 			return out
 		}
 	}
-	return []object{{expr: s, prefix: prefix, kind: kind, apiVer: apiVer}}
+	return []object{{expr: s, kind: kind, apiVer: apiVer}}
 }
 
 // parts returns the Job spec and pod spec paths of o, nil when o has none.
@@ -235,7 +234,7 @@ func (o object) parts() (job, pod []string) {
 }
 
 func (p *Pack) checkObject(ev *evaluator, filename string, o object) Result {
-	res := Result{Object: o.id(), Pos: positionOf(o.expr.Pos(), filename)}
+	res := Result{Object: o.id(), Pos: positionOf(o.fieldPos(o.expr.Pos()), filename)}
 	anchors := map[string][]any{"object": nil}
 	var jobPath, podPath []string
 	j, pd := o.parts()
