@@ -2,10 +2,13 @@ package cli
 
 import (
 	"fmt"
+	"path"
+	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/jobwq/jobwq/internal/kustree"
+	"github.com/jobwq/jobwq/internal/policy"
 	"github.com/jobwq/jobwq/internal/render"
 )
 
@@ -43,6 +46,9 @@ func newBuildCmd() *cobra.Command {
 			if err != nil {
 				return specError(cmd.ErrOrStderr(), err)
 			}
+			if err := policyGate(cmd, r); err != nil {
+				return err
+			}
 			if check {
 				diff, err := kustree.Diff(out, r.Files)
 				if err != nil {
@@ -67,6 +73,40 @@ func newBuildCmd() *cobra.Command {
 	_ = cmd.MarkFlagRequired("output")
 	_ = cmd.MarkFlagDirname("output")
 	return cmd
+}
+
+// policyGate holds what build renders to jobwq's own policy, so a template
+// change that breaks a rule cannot ship quietly. It checks the object files
+// of the tree as written (the items ConfigMaps hold no pod); positions point
+// into them.
+func policyGate(cmd *cobra.Command, r *render.Rendered) error {
+	pack, err := policy.Compile(policy.Options{Spec: &policy.Spec{Path: r.Spec.Path, Items: r.Items.Count}})
+	if err != nil {
+		return err
+	}
+	var found []policy.Finding
+	for _, p := range r.Files.Paths() {
+		if !strings.HasSuffix(p, ".yaml") || path.Base(p) == "kustomization.yaml" {
+			continue
+		}
+		fs, err := pack.CheckBytes(p, r.Files[p])
+		if err != nil {
+			return fmt.Errorf("policy check of %s: %w", p, err)
+		}
+		found = append(found, fs...)
+	}
+	failed := false
+	for _, f := range found {
+		if f.Severity >= policy.Error {
+			failed = true
+		}
+		fmt.Fprintf(cmd.ErrOrStderr(), "%s: in the rendered %s: %s %s: %s (%s); fix: %s\n",
+			r.Spec.Path, f.Pos, f.Severity, f.Rule, f.Message, f.Object, f.Fix)
+	}
+	if failed {
+		return findings(fmt.Errorf("the rendered tree breaks jobwq's policy; nothing was written"))
+	}
+	return nil
 }
 
 func joinVariants() string {
