@@ -57,8 +57,25 @@ generate:
 example:
 	$(GO) run ./cmd/jobwq build examples/fruits -o out
 
-bench:
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime 3x ./internal/...
+## bench: the speed goals, each side by side with what users would use
+## instead (a bare amqp091-go publisher, the article's amqp-publish loop and
+## amqp-consume -c 1, kube-score, kubectl kustomize). Needs RabbitMQ and
+## Debian's amqp-tools.
+bench: tools
+	$(GO) test -run '^$$' -bench 'Build1M' -benchmem -benchtime 3x ./internal/kustree
+	$(GO) test -run '^$$' -bench 'LoadHostile' -benchmem -benchtime 3x ./internal/spec
+	$(GO) test -run '^$$' -bench 'Seed100k|BarePublish100k' -benchtime 3x ./internal/broker
+	$(GO) test -run '^$$' -bench 'AmqpPublishLoop' -benchtime 100x ./internal/broker
+	$(GO) test -run '^$$' -bench 'PerItem' -benchtime 50x ./internal/broker
+	$(GO) test -run '^$$' -bench '2000' -benchtime 5x ./internal/policy
+	@echo "== render of the 1M-item tree: jobwq render vs kubectl kustomize"
+	@tmp=$$(mktemp -d) && seq -f 'item-%07g' 1000000 > $$tmp/items.txt && \
+	  printf 'apiVersion: jobwq.dev/v1alpha1\nkind: WorkQueue\nmetadata: {name: big}\nspec:\n  itemsFile: items.txt\n  worker: {image: "w:1", command: [run]}\n' > $$tmp/workqueue.yaml && \
+	  $(GO) build -o $$tmp/jobwq ./cmd/jobwq && $$tmp/jobwq build $$tmp -o $$tmp/out 2>/dev/null && \
+	  /usr/bin/time -f "jobwq render:     %es %MKB" $$tmp/jobwq render $$tmp > /dev/null && \
+	  /usr/bin/time -f "kubectl kustomize: %es %MKB" kubectl kustomize $$tmp/out/overlays/deployment > /dev/null && \
+	  /usr/bin/time -f "jobwq build:      %es %MKB" $$tmp/jobwq build $$tmp -o $$tmp/out2 2>/dev/null; \
+	  rm -rf $$tmp
 
 ## fuzz: a short run of every fuzz target.
 fuzz:
