@@ -294,7 +294,9 @@ func publishAll(ctx context.Context, conn *amqp.Connection, ch *amqp.Channel, op
 			Body:         []byte(item),
 		})
 		if err != nil {
-			return fmt.Errorf("publish item %d: %w", sent+1, err)
+			// A publish fails only when the channel or the connection is
+			// gone; say so plainly, with what the network said.
+			return fmt.Errorf("connection lost while publishing item %d of %d: %w", sent+1, total, err)
 		}
 		sent++
 		return nil
