@@ -122,15 +122,7 @@ func TestSeedKilledMidwayThenRerun(t *testing.T) {
 	q := brokertest.Queue(t)
 	items := writeItems(t, 200_000)
 	p := start(t, "", "seed", "--queue", q, "--items", items)
-	eventually(t, 30*time.Second, "the seeder to publish", func() bool {
-		ch, err := conn.Channel()
-		if err != nil {
-			return false
-		}
-		defer ch.Close()
-		st, err := ch.QueueDeclarePassive(q, true, false, false, false, nil)
-		return err == nil && st.Messages > 1000
-	})
+	waitPublishing(t, conn, q)
 	p.kill()
 	p.wait(t, 10*time.Second)
 	st, err := Status(conn, q)
@@ -162,15 +154,7 @@ func TestSeedBrokerRestart(t *testing.T) {
 	q := brokertest.Queue(t)
 	items := writeItems(t, 200_000)
 	p := start(t, "", "seed", "--queue", q, "--items", items, "--connect-timeout", "2m")
-	eventually(t, 30*time.Second, "the seeder to publish", func() bool {
-		ch, err := conn.Channel()
-		if err != nil {
-			return false
-		}
-		defer ch.Close()
-		st, err := ch.QueueDeclarePassive(q, true, false, false, false, nil)
-		return err == nil && st.Messages > 1000
-	})
+	waitPublishing(t, conn, q)
 	brokertest.RestartApp(t)
 	code := p.wait(t, 2*time.Minute)
 	out := p.output()
@@ -207,4 +191,18 @@ func writeItems(t testing.TB, n int) string {
 		t.Fatal(err)
 	}
 	return path
+}
+
+// waitPublishing waits until a seeder is well into publishing to q.
+func waitPublishing(t testing.TB, conn *amqp.Connection, q string) {
+	t.Helper()
+	eventually(t, 30*time.Second, "the seeder to publish", func() bool {
+		ch, err := conn.Channel()
+		if err != nil {
+			return false
+		}
+		defer ch.Close()
+		st, err := ch.QueueDeclarePassive(q, true, false, false, false, nil)
+		return err == nil && st.Messages > 1000
+	})
 }

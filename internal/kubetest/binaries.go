@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"testing"
 )
 
 type binaries struct {
@@ -31,15 +32,7 @@ func findBinaries() (binaries, error) {
 		if err != nil {
 			return b, fmt.Errorf("kubetest: %w", err)
 		}
-		cache := os.Getenv("JOBWQ_CACHE")
-		if cache == "" {
-			home, err := os.UserHomeDir()
-			if err != nil {
-				return b, fmt.Errorf("kubetest: find the binary cache: %w", err)
-			}
-			cache = filepath.Join(home, ".cache", "jobwq")
-		}
-		dir = filepath.Join(cache, "kube-"+version)
+		dir = filepath.Join(CacheDir(), "kube-"+version)
 	}
 	b.apiserver = filepath.Join(dir, "kube-apiserver")
 	b.controllerManager = filepath.Join(dir, "kube-controller-manager")
@@ -57,6 +50,33 @@ func findBinaries() (binaries, error) {
 		errs = append(errs, fmt.Errorf("kubetest: %w: kubectl is needed to apply manifests", err))
 	}
 	return b, errors.Join(errs...)
+}
+
+// CacheDir is where make tools installs what the tests run:
+// $JOBWQ_CACHE, or ~/.cache/jobwq.
+func CacheDir() string {
+	if c := os.Getenv("JOBWQ_CACHE"); c != "" {
+		return c
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return filepath.Join(os.TempDir(), "jobwq-cache")
+	}
+	return filepath.Join(home, ".cache", "jobwq")
+}
+
+// KubeScore finds kube-score, on PATH or where make tools installs it, and
+// fails the test with the fix when it is in neither.
+func KubeScore(tb testing.TB) string {
+	tb.Helper()
+	if p, err := exec.LookPath("kube-score"); err == nil {
+		return p
+	}
+	p := filepath.Join(CacheDir(), "bin", "kube-score")
+	if _, err := os.Stat(p); err != nil {
+		tb.Fatalf("kube-score not found on PATH or at %s: run make tools", p)
+	}
+	return p
 }
 
 func lookPath(env, name string) (string, error) {

@@ -7,30 +7,14 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/jobwq/jobwq/internal/kubetest"
 	"github.com/jobwq/jobwq/internal/render"
 )
-
-// kubeScore finds kube-score: on PATH, or where `make tools` installs it.
-func kubeScore(t *testing.T) string {
-	if p, err := exec.LookPath("kube-score"); err == nil {
-		return p
-	}
-	cache := os.Getenv("JOBWQ_CACHE")
-	if cache == "" {
-		home, _ := os.UserHomeDir()
-		cache = filepath.Join(home, ".cache", "jobwq")
-	}
-	p := filepath.Join(cache, "bin", "kube-score")
-	if _, err := os.Stat(p); err != nil {
-		t.Fatalf("kube-score not found on PATH or at %s: run make tools", p)
-	}
-	return p
-}
 
 // TestKubeScoreNoCritical is the issue's yardstick for production-grade
 // defaults: kube-score v1.20.0 reports no CRITICAL on any variant.
 func TestKubeScoreNoCritical(t *testing.T) {
-	bin := kubeScore(t)
+	bin := kubetest.KubeScore(t)
 	for _, s := range specs {
 		files := renderSpec(t, s)
 		for _, v := range render.Variants {

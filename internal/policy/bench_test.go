@@ -7,6 +7,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"github.com/jobwq/jobwq/internal/kubetest"
 )
 
 // How the Jobs of a benchmark differ from each other, besides their names.
@@ -63,7 +65,7 @@ func BenchmarkKubeScore2000JobsOwnCounts(b *testing.B) { benchmarkKubeScore(b, o
 func BenchmarkKubeScore2000DistinctJobs(b *testing.B)  { benchmarkKubeScore(b, ownPodSpecs) }
 
 func benchmarkKubeScore(b *testing.B, v variation) {
-	bin := kubeScore(b)
+	bin := kubetest.KubeScore(b)
 	path := filepath.Join(b.TempDir(), "jobs.yaml")
 	if err := os.WriteFile(path, jobs(b, 2000, v), 0o644); err != nil {
 		b.Fatal(err)
@@ -75,23 +77,6 @@ func benchmarkKubeScore(b *testing.B, v variation) {
 			b.Fatal("kube-score printed nothing")
 		}
 	}
-}
-
-// kubeScore finds kube-score: on PATH, or where make tools installs it.
-func kubeScore(tb testing.TB) string {
-	if p, err := exec.LookPath("kube-score"); err == nil {
-		return p
-	}
-	cache := os.Getenv("JOBWQ_CACHE")
-	if cache == "" {
-		home, _ := os.UserHomeDir()
-		cache = filepath.Join(home, ".cache", "jobwq")
-	}
-	p := filepath.Join(cache, "bin", "kube-score")
-	if _, err := os.Stat(p); err != nil {
-		tb.Fatalf("kube-score not found on PATH or at %s: run make tools", p)
-	}
-	return p
 }
 
 func benchmarkCheck(b *testing.B, v variation) {
