@@ -62,7 +62,7 @@ example:
 ## amqp-consume -c 1, kube-score, kubectl kustomize). Needs RabbitMQ and
 ## Debian's amqp-tools.
 bench: tools
-	$(GO) test -run '^$$' -bench 'Build1M' -benchmem -benchtime 3x ./internal/kustree
+	$(GO) test -run '^$$' -bench 'Build1M' -benchmem -benchtime 3x .
 	$(GO) test -run '^$$' -bench 'LoadHostile' -benchmem -benchtime 3x ./internal/spec
 	$(GO) test -run '^$$' -bench 'Seed100k|BarePublish100k' -benchtime 3x ./internal/broker
 	$(GO) test -run '^$$' -bench 'AmqpPublishLoop' -benchtime 100x ./internal/broker

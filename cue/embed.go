@@ -1,8 +1,8 @@
-// Package cuemod embeds jobwq's CUE module: the Kubernetes definitions
+// Package cue embeds jobwq's CUE module: the Kubernetes definitions
 // generated with `cue get go` from the pinned k8s.io/api (cue.mod/gen) and
 // the templates that turn a WorkQueue into the files of a kustomize tree
 // (templates/). It is the single source of truth for what jobwq renders.
-package cuemod
+package cue
 
 import "embed"
 

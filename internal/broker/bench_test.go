@@ -25,12 +25,12 @@ const benchItems = 100_000
 func BenchmarkSeed100k(b *testing.B) {
 	brokertest.Shared(b)
 	conn := brokertest.Dial(b)
-	items := ItemsFromList(numbered(benchItems))
+	set := source(numbered(benchItems))
 	var total time.Duration
 	for b.Loop() {
 		q := quorum(brokertest.Queue(b))
 		t0 := time.Now()
-		if _, err := Seed(context.Background(), conn, SeedOptions{Queue: q, Items: items}); err != nil {
+		if _, err := Seed(context.Background(), conn, SeedOptions{Queue: q, Items: set}); err != nil {
 			b.Fatal(err)
 		}
 		total += time.Since(t0)

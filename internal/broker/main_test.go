@@ -15,6 +15,7 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/jobwq/jobwq/internal/brokertest"
+	"github.com/jobwq/jobwq/internal/items"
 )
 
 // The process-level tests (kill -9, SIGTERM, a worker per item) run the
@@ -123,10 +124,19 @@ func eventually(t testing.TB, timeout time.Duration, what string, cond func() bo
 	}
 }
 
+// source is an item set held in memory.
+func source(list []string) *items.Source {
+	s, err := items.NewSource(func() items.Seq { return items.List(list) })
+	if err != nil {
+		panic(err) // a list in memory cannot fail to read
+	}
+	return s
+}
+
 // seedItems seeds in-process and fails the test on error.
-func seedItems(t testing.TB, conn *amqp.Connection, q Queue, items []string) SeedResult {
+func seedItems(t testing.TB, conn *amqp.Connection, q Queue, list []string) SeedResult {
 	t.Helper()
-	res, err := Seed(context.Background(), conn, SeedOptions{Queue: q, Items: ItemsFromList(items)})
+	res, err := Seed(context.Background(), conn, SeedOptions{Queue: q, Items: source(list)})
 	if err != nil {
 		t.Fatalf("seed: %v", err)
 	}

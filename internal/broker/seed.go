@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/jobwq/jobwq/internal/items"
+
 	amqp "github.com/rabbitmq/amqp091-go"
 )
 
@@ -42,7 +44,7 @@ type seal struct {
 // SeedOptions configure Seed.
 type SeedOptions struct {
 	Queue Queue
-	Items *Items
+	Items *items.Source
 	// Window is how many publishings may await their confirm at once.
 	Window int
 	// LockWait bounds the wait for another seeder of the same queue.
@@ -282,7 +284,7 @@ func publishAll(ctx context.Context, conn *amqp.Connection, ch *amqp.Channel, op
 			return context.Cause(ctx)
 		}
 	}
-	err := opts.Items.Each(func(item string) error {
+	publish := func(item string) error {
 		for sent-confirmed >= opts.Window {
 			if err := wait(); err != nil {
 				return err
@@ -300,9 +302,14 @@ func publishAll(ctx context.Context, conn *amqp.Connection, ch *amqp.Channel, op
 		}
 		sent++
 		return nil
-	})
-	if err != nil {
-		return err
+	}
+	for item, err := range opts.Items.All() {
+		if err == nil {
+			err = publish(item)
+		}
+		if err != nil {
+			return err
+		}
 	}
 	if sent != total {
 		return fmt.Errorf("read %d items, expected %d: the items changed while seeding", sent, total)

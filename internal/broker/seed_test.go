@@ -20,8 +20,8 @@ func TestSeedExactlyOnce(t *testing.T) {
 	for _, typ := range []string{"quorum", "classic"} {
 		t.Run(typ, func(t *testing.T) {
 			q := Queue{Name: brokertest.Queue(t), Type: typ, DeliveryLimit: 3}
-			items := numbered(1000)
-			if res := seedItems(t, conn, q, items); res.Published != 1000 || res.AlreadySealed {
+			list := numbered(1000)
+			if res := seedItems(t, conn, q, list); res.Published != 1000 || res.AlreadySealed {
 				t.Fatalf("first seed = %+v", res)
 			}
 			if ready, _ := brokertest.Depth(t, conn, q.Name); ready != 1000 {
@@ -31,11 +31,11 @@ func TestSeedExactlyOnce(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !st.Sealed || st.Items != 1000 || st.Digest != ItemsFromList(items).Digest || st.Seeding {
+			if !st.Sealed || st.Items != 1000 || st.Digest != source(list).Digest || st.Seeding {
 				t.Errorf("status = %+v", st)
 			}
 			// Again after success: nothing more.
-			if res := seedItems(t, conn, q, items); !res.AlreadySealed || res.Published != 0 {
+			if res := seedItems(t, conn, q, list); !res.AlreadySealed || res.Published != 0 {
 				t.Fatalf("second seed = %+v", res)
 			}
 			if ready, _ := brokertest.Depth(t, conn, q.Name); ready != 1000 {
@@ -50,7 +50,7 @@ func TestSeedRefusesOtherItems(t *testing.T) {
 	conn := brokertest.Dial(t)
 	q := quorum(brokertest.Queue(t))
 	seedItems(t, conn, q, []string{"apple", "banana"})
-	_, err := Seed(context.Background(), conn, SeedOptions{Queue: q, Items: ItemsFromList([]string{"apple", "cherry"})})
+	_, err := Seed(context.Background(), conn, SeedOptions{Queue: q, Items: source([]string{"apple", "cherry"})})
 	var refused *RefusedError
 	if !errors.As(err, &refused) {
 		t.Fatalf("seed with other items = %v, want a RefusedError", err)
@@ -101,7 +101,7 @@ func TestSeedWaitsForTheLock(t *testing.T) {
 	if _, err := ch.QueueDeclare(q.Name+LockSuffix, false, false, true, false, nil); err != nil {
 		t.Fatal(err)
 	}
-	_, err = Seed(context.Background(), conn, SeedOptions{Queue: q, Items: ItemsFromList(numbered(3)), LockWait: 1500 * time.Millisecond})
+	_, err = Seed(context.Background(), conn, SeedOptions{Queue: q, Items: source(numbered(3)), LockWait: 1500 * time.Millisecond})
 	if err == nil || !strings.Contains(err.Error(), "another seeder has held "+q.Name+LockSuffix) {
 		t.Fatalf("seed while locked = %v", err)
 	}

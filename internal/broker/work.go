@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -8,6 +9,8 @@ import (
 	"os/exec"
 	"syscall"
 	"time"
+
+	"github.com/jobwq/jobwq/internal/exitcode"
 
 	amqp "github.com/rabbitmq/amqp091-go"
 )
@@ -18,19 +21,17 @@ type Outcome int
 
 const (
 	// Done: the command succeeded and the item is acknowledged.
-	Done Outcome = 0
+	Done Outcome = exitcode.OK
 	// Failed: the command failed or ran out of time (or the worker was
 	// told to stop); the item went back to the queue, or to Q.dead after
 	// its last allowed delivery.
-	Failed Outcome = 1
-	// Usage is exit code 2, for bad flags or configuration.
-	Usage Outcome = 2
+	Failed Outcome = exitcode.Failed
 	// NoItem: no item arrived within the wait, because the queue was never
 	// sealed or holds nothing more to take.
-	NoItem Outcome = 3
+	NoItem Outcome = exitcode.NoItem
 	// BrokerError: the broker could not be reached or the connection was
 	// lost; if an item was taken, the broker returns it to the queue.
-	BrokerError Outcome = 4
+	BrokerError Outcome = exitcode.Broker
 )
 
 // WorkOptions configure WorkOne.
@@ -186,7 +187,7 @@ func run(ctx context.Context, closed <-chan *amqp.Error, item []byte, opts WorkO
 	}()
 
 	cmd := exec.CommandContext(runCtx, opts.Command[0], opts.Command[1:]...)
-	cmd.Stdin = bytesReader(item)
+	cmd.Stdin = bytes.NewReader(item)
 	cmd.Stdout = opts.Stdout
 	cmd.Stderr = opts.Stderr
 	// The command gets SIGTERM first, like a pod's containers, and its own

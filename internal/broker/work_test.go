@@ -58,11 +58,12 @@ func TestArticleRun(t *testing.T) {
 	var mu sync.Mutex
 	succeeded := 0
 	var wg sync.WaitGroup
+	firsts := make(chan *proc, 2)
 	for range 2 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for {
+			for first := true; ; first = false {
 				mu.Lock()
 				if succeeded >= len(items) {
 					mu.Unlock()
@@ -71,6 +72,9 @@ func TestArticleRun(t *testing.T) {
 				mu.Unlock()
 				args := append([]string{"work", "--queue", q, "--wait", "20s", "--"}, recorder(dir)...)
 				p := start(t, "", args...)
+				if first {
+					firsts <- p
+				}
 				code := p.wait(t, time.Minute)
 				mu.Lock()
 				if code == 0 {
@@ -87,7 +91,12 @@ func TestArticleRun(t *testing.T) {
 			}
 		}()
 	}
-	time.Sleep(time.Second) // the workers are waiting for the seal
+	for range 2 {
+		p := <-firsts
+		eventually(t, 30*time.Second, "a worker waiting for the seal", func() bool {
+			return strings.Contains(p.output(), "waiting for "+q+" to be seeded")
+		})
+	}
 	seeder := start(t, "", "seed", "--queue", q, "--items", itemsFile)
 	if code := seeder.wait(t, time.Minute); code != 0 {
 		t.Fatalf("seed exited %d:\n%s", code, seeder.output())

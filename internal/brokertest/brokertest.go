@@ -135,10 +135,23 @@ func Lock(how int) (func(), error) {
 // accepts connections again.
 func RestartApp(t testing.TB) {
 	t.Helper()
-	for _, args := range [][]string{{"-q", "stop_app"}, {"-q", "start_app"}, {"-q", "await_startup"}} {
-		out, err := exec.Command("rabbitmqctl", args...).CombinedOutput()
-		if err != nil {
-			t.Fatalf("rabbitmqctl %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
+	for _, cmd := range []string{"stop_app", "start_app", "await_startup"} {
+		rabbitmqctl(t, cmd)
+	}
+}
+
+// MemoryAlarm raises RabbitMQ's memory alarm, which blocks every
+// publishing connection, until the test ends. Hold Exclusive first.
+func MemoryAlarm(t testing.TB) {
+	t.Helper()
+	rabbitmqctl(t, "set_vm_memory_high_watermark", "0.000001")
+	t.Cleanup(func() { rabbitmqctl(t, "set_vm_memory_high_watermark", "0.4") })
+}
+
+func rabbitmqctl(t testing.TB, args ...string) {
+	t.Helper()
+	out, err := exec.Command("rabbitmqctl", append([]string{"-q"}, args...)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("rabbitmqctl %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
 }

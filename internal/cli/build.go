@@ -2,7 +2,9 @@ package cli
 
 import (
 	"fmt"
+	"maps"
 	"path"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -10,6 +12,7 @@ import (
 	"github.com/jobwq/jobwq/internal/kustree"
 	"github.com/jobwq/jobwq/internal/policy"
 	"github.com/jobwq/jobwq/internal/render"
+	"github.com/jobwq/jobwq/internal/report"
 )
 
 const buildDoc = `Write the kustomize tree for a WorkQueue spec.
@@ -77,31 +80,44 @@ func newBuildCmd() *cobra.Command {
 
 // policyGate holds what build renders to jobwq's own policy, so a template
 // change that breaks a rule cannot ship quietly. It checks the object files
-// of the tree as written (the items ConfigMaps hold no pod); positions point
-// into them.
+// of the tree (the items ConfigMaps hold no pod); positions point into
+// them, named as they would be written. Findings are printed only when
+// there are some.
 func policyGate(cmd *cobra.Command, r *render.Rendered) error {
 	pack, err := policy.Compile(policy.Options{Spec: &policy.Spec{Path: r.Spec.Path, Items: r.Items.Count}})
 	if err != nil {
 		return err
 	}
-	var found []policy.Finding
-	for _, p := range r.Files.Paths() {
+	var results []policy.Result
+	failed := false
+	for _, p := range slices.Sorted(maps.Keys(r.Files)) {
 		if !strings.HasSuffix(p, ".yaml") || path.Base(p) == "kustomization.yaml" {
 			continue
 		}
-		fs, err := pack.CheckBytes(p, r.Files[p])
+		rs, err := pack.Check(p+" (rendered from "+r.Spec.Path+")", r.Files[p])
 		if err != nil {
 			return fmt.Errorf("policy check of %s: %w", p, err)
 		}
-		found = append(found, fs...)
+		results = append(results, rs...)
 	}
-	failed := false
-	for _, f := range found {
-		if f.Severity >= policy.Error {
-			failed = true
+	found := policy.Findings(results)
+	if len(found) == 0 {
+		return nil
+	}
+	out, err := report.New("text", cmd.ErrOrStderr(), report.Options{})
+	if err != nil {
+		return err
+	}
+	for _, res := range results {
+		if err := out.Write(res); err != nil {
+			return err
 		}
-		fmt.Fprintf(cmd.ErrOrStderr(), "%s: in the rendered %s: %s %s: %s (%s); fix: %s\n",
-			r.Spec.Path, f.Pos, f.Severity, f.Rule, f.Message, f.Object, f.Fix)
+	}
+	if err := out.Flush(); err != nil {
+		return err
+	}
+	for _, f := range found {
+		failed = failed || f.Severity >= policy.Error
 	}
 	if failed {
 		return findings(fmt.Errorf("the rendered tree breaks jobwq's policy; nothing was written"))

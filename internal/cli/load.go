@@ -5,28 +5,30 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/jobwq/jobwq/internal/render"
+	"github.com/jobwq/jobwq/internal/exitcode"
+	"github.com/jobwq/jobwq/internal/items"
+	"github.com/jobwq/jobwq/internal/position"
 	"github.com/jobwq/jobwq/internal/spec"
 )
 
-// loadSpec validates a spec and its items.
-func loadSpec(path string) (*spec.WorkQueue, *render.ItemSet, error) {
+// loadSpec validates a spec and its items, reading them to the end.
+func loadSpec(path string) (*spec.WorkQueue, int, error) {
 	wq, err := spec.Load(path)
 	if err != nil {
-		return nil, nil, err
+		return nil, 0, err
 	}
-	items, err := render.CollectItems(wq)
+	_, n, err := items.DigestOf(wq.Items())
 	if err != nil {
-		return nil, nil, err
+		return nil, 0, err
 	}
-	return wq, items, nil
+	return wq, n, nil
 }
 
-// isFinding reports whether err is a problem with the user's spec (exit 1)
-// rather than a failure to read or write (exit 2).
+// isFinding reports whether err is a problem with the user's input (exit
+// 1) rather than a failure to read or write (exit 2).
 func isFinding(err error) bool {
-	var es spec.Errors
-	var e *spec.Error
+	var es position.Errors
+	var e *position.Error
 	return errors.As(err, &es) || errors.As(err, &e)
 }
 
@@ -35,7 +37,7 @@ func isFinding(err error) bool {
 func specError(w io.Writer, err error) error {
 	if isFinding(err) {
 		fmt.Fprintln(w, err)
-		return exitWith(ExitFindings)
+		return exitWith(exitcode.Findings)
 	}
 	return err
 }

@@ -13,13 +13,8 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
-)
 
-// Exit codes shared by every subcommand.
-const (
-	ExitOK       = 0 // success
-	ExitFindings = 1 // invalid spec, policy violation, drift
-	ExitUsage    = 2 // bad flags or arguments, I/O errors
+	"github.com/jobwq/jobwq/internal/exitcode"
 )
 
 // exitError carries an exit code chosen by a subcommand. Its message, if any,
@@ -40,7 +35,7 @@ func (e *exitError) Unwrap() error { return e.err }
 
 // findings returns an error that makes Main exit 1. A nil err means the
 // findings were already reported and nothing more is printed.
-func findings(err error) error { return &exitError{code: ExitFindings, err: err} }
+func findings(err error) error { return &exitError{code: exitcode.Findings, err: err} }
 
 // exitWith returns an error that makes Main exit with code without printing.
 func exitWith(code int) error { return &exitError{code: code} }
@@ -64,7 +59,7 @@ func Run(ctx context.Context, args []string, s streams) int {
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
 	if err == nil {
-		return ExitOK
+		return exitcode.OK
 	}
 	var ee *exitError
 	if errors.As(err, &ee) {
@@ -76,7 +71,7 @@ func Run(ctx context.Context, args []string, s streams) int {
 	// Anything else is a usage or I/O error: cobra's flag and argument
 	// errors, unreadable files, unwritable outputs.
 	fmt.Fprintf(s.err, "jobwq: %v\n", err)
-	return ExitUsage
+	return exitcode.Usage
 }
 
 func newRootCmd(s streams) *cobra.Command {

@@ -4,12 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/jobwq/jobwq/internal/broker"
+	"github.com/jobwq/jobwq/internal/exitcode"
+	jobwqlocal "github.com/jobwq/jobwq/internal/local"
 	"github.com/jobwq/jobwq/internal/render"
 )
 
@@ -55,82 +56,49 @@ func newRunCmd() *cobra.Command {
 			if err != nil {
 				return specError(cmd.ErrOrStderr(), err)
 			}
+			seedJob, workJob, err := r.Jobs()
+			if err != nil {
+				return err
+			}
 			cfg, err := bf.config()
 			if err != nil {
 				return err
 			}
 			logf := logger(cmd.ErrOrStderr(), "run")
-			runID, err := render.RunID(r.Spec, r.Items)
-			if err != nil {
-				return err
-			}
-			w := r.Spec
-			q := broker.Queue{Name: render.QueueName(w, runID), Type: w.Spec.Queue.Type, DeliveryLimit: w.Spec.Queue.DeliveryLimit}
-
-			conn, err := cfg.Dial()
-			if err != nil {
-				return exitWithErr(int(broker.BrokerError), err)
-			}
-			defer conn.Close()
 			if reset {
-				if err := broker.Reset(conn, q.Name); err != nil {
-					return exitWithErr(int(broker.BrokerError), err)
+				if err := resetQueue(cfg, workJob.Annotations[render.QueueAnnotation]); err != nil {
+					return err
 				}
 			}
-			items := &broker.Items{Digest: r.Items.Digest, Count: r.Items.Count, Each: func(fn func(string) error) error {
-				for it, err := range w.Items() {
-					if err != nil {
-						return err
-					}
-					if err := fn(it); err != nil {
-						return err
-					}
-				}
-				return nil
-			}}
-			start := time.Now()
-			res, err := broker.Seed(cmd.Context(), conn, broker.SeedOptions{Queue: q, Items: items, Logf: logf})
-			var refused *broker.RefusedError
-			switch {
-			case errors.As(err, &refused):
-				return findings(fmt.Errorf("%w (or pass --reset)", err))
-			case err != nil:
-				return exitWithErr(int(broker.BrokerError), err)
-			case res.AlreadySealed:
-				logf("%s was already seeded with these items; running what is left (--reset starts over)", q.Name)
-			default:
-				logf("seeded %d items into %s", res.Published, q.Name)
-			}
-			conn.Close()
-
 			self, err := os.Executable()
 			if err != nil {
 				return fmt.Errorf("find own executable: %w", err)
 			}
-			env := append(os.Environ(), broker.EnvURL+"="+cfg.URL())
-			for _, e := range w.Spec.Worker.Env {
-				if e.Value != nil {
-					env = append(env, e.Name+"="+*e.Value)
-				} else if _, ok := os.LookupEnv(e.Name); !ok {
-					logf("spec.worker.env %s comes from valueFrom, which cannot be resolved here; set it in the environment", e.Name)
-				}
+			// The seeder reads the chunk files its pod would mount.
+			itemsDir, err := os.MkdirTemp("", "jobwq-run-items-")
+			if err != nil {
+				return err
 			}
-			wargs := []string{"work", "--queue", q.Name,
-				"--wait", w.Spec.Worker.Wait.String(), "--timeout", w.Spec.Worker.Timeout.String(), "--"}
-			wargs = append(wargs, w.Spec.Worker.Command...)
-			newWorker := func() *exec.Cmd {
-				c := exec.CommandContext(cmd.Context(), self)
-				// argv[0] names the command, so a multi-call test binary
-				// dispatches it too.
-				c.Args = append([]string{"jobwq"}, wargs...)
-				c.Env = env
-				c.Stdout = cmd.OutOrStdout()
-				c.Stderr = cmd.ErrOrStderr()
-				return c
+			defer os.RemoveAll(itemsDir)
+			if err := r.WriteItems(itemsDir); err != nil {
+				return err
 			}
-			sum, err := runWorkers(newWorker, r.Items.Count, w.Spec.Worker.Parallelism, w.Spec.Worker.BackoffLimit)
-			logf("%d of %d items succeeded, %d failed attempts, in %v", sum.succeeded, r.Items.Count, sum.failed, time.Since(start).Round(time.Millisecond))
-			return err
+			opts := jobwqlocal.Options{
+				Self:      self,
+				BrokerURL: cfg.URL(),
+				Volumes:   map[string]string{"items": itemsDir},
+				Env:       os.Environ(),
+				Stdout:    cmd.OutOrStdout(),
+				Stderr:    cmd.ErrOrStderr(),
+				Logf:      logf,
+			}
+			start := time.Now()
+			if err := jobwqlocal.Seed(cmd.Context(), seedJob, opts); err != nil {
+				return runFailure(err, " (--reset starts over)")
+			}
+			sum, err := jobwqlocal.Work(cmd.Context(), workJob, opts)
+			logf("%d of %d items succeeded, %d failed attempts, in %v", sum.Succeeded, r.Items.Count, sum.Failed, time.Since(start).Round(time.Millisecond))
+			return runFailure(err, "")
 		},
 	}
 	bf.register(cmd)
@@ -139,66 +107,27 @@ func newRunCmd() *cobra.Command {
 	return cmd
 }
 
-type runSummary struct{ succeeded, failed int }
+// runFailure gives a failed local run its exit status.
+func runFailure(err error, hint string) error {
+	var f *jobwqlocal.Failure
+	if errors.As(err, &f) {
+		return exitWithErr(f.Code, fmt.Errorf("%w%s", err, hint))
+	}
+	return err
+}
 
-// runWorkers keeps up to parallelism workers running until completions
-// have succeeded, as the Job controller does for a NonIndexed Job.
-func runWorkers(newWorker func() *exec.Cmd, completions, parallelism, backoffLimit int) (runSummary, error) {
-	type result struct{ code int }
-	results := make(chan result)
-	var sum runSummary
-	active := 0
-	var stop error
-	start := func() error {
-		c := newWorker()
-		if err := c.Start(); err != nil {
-			return fmt.Errorf("start worker: %w", err)
-		}
-		active++
-		go func() {
-			err := c.Wait()
-			code := 0
-			var ee *exec.ExitError
-			if errors.As(err, &ee) {
-				code = ee.ExitCode()
-			} else if err != nil {
-				code = int(broker.BrokerError)
-			}
-			results <- result{code}
-		}()
-		return nil
+// resetQueue deletes a queue and its companions.
+func resetQueue(cfg broker.Config, queue string) error {
+	if queue == "" {
+		return errors.New("the rendered worker Job does not name its queue")
 	}
-	for {
-		for stop == nil && active < parallelism && sum.succeeded+active < completions {
-			if err := start(); err != nil {
-				stop = err
-			}
-		}
-		if active == 0 {
-			break
-		}
-		res := <-results
-		active--
-		switch broker.Outcome(res.code) {
-		case broker.Done:
-			sum.succeeded++
-		case broker.Failed:
-			sum.failed++
-			if sum.failed > backoffLimit && stop == nil {
-				stop = findings(fmt.Errorf("%d workers failed, more than backoffLimit %d", sum.failed, backoffLimit))
-			}
-		case broker.NoItem:
-			if stop == nil {
-				stop = findings(fmt.Errorf("a worker found no item with %d of %d done: items were dead-lettered or are stuck", sum.succeeded, completions))
-			}
-		default:
-			if stop == nil {
-				stop = exitWithErr(res.code, fmt.Errorf("a worker exited with status %d", res.code))
-			}
-		}
+	conn, err := cfg.Dial()
+	if err != nil {
+		return exitWithErr(exitcode.Broker, err)
 	}
-	if stop == nil && sum.succeeded < completions {
-		stop = findings(fmt.Errorf("only %d of %d items succeeded", sum.succeeded, completions))
+	defer conn.Close()
+	if err := broker.Reset(conn, queue); err != nil {
+		return exitWithErr(exitcode.Broker, err)
 	}
-	return sum, stop
+	return nil
 }

@@ -11,6 +11,8 @@ import (
 	"golang.org/x/term"
 
 	"github.com/jobwq/jobwq/internal/broker"
+	"github.com/jobwq/jobwq/internal/exitcode"
+	"github.com/jobwq/jobwq/internal/items"
 )
 
 const seedDoc = `Load items into a durable queue, exactly once.
@@ -40,7 +42,7 @@ func newSeedCmd() *cobra.Command {
 	var (
 		bf       brokerFlags
 		q        broker.Queue
-		items    string
+		itemsArg string
 		window   int
 		connWait time.Duration
 	)
@@ -58,7 +60,7 @@ func newSeedCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			set, err := broker.ItemsFromPath(items)
+			set, err := items.Open(itemsArg, cmd.InOrStdin())
 			if err != nil {
 				return err
 			}
@@ -66,7 +68,7 @@ func newSeedCmd() *cobra.Command {
 			conn, err := cfg.DialRetry(ctx, logf)
 			cancel()
 			if err != nil {
-				return exitWithErr(int(broker.BrokerError), err)
+				return exitWithErr(exitcode.Broker, err)
 			}
 			defer conn.Close()
 			logf("seeding %d items (%s) into %s on %s", set.Count, set.Digest, q.Name, cfg)
@@ -83,7 +85,7 @@ func newSeedCmd() *cobra.Command {
 			case errors.As(err, &refused):
 				return findings(err)
 			case err != nil:
-				return exitWithErr(int(broker.BrokerError), err)
+				return exitWithErr(exitcode.Broker, err)
 			case res.AlreadySealed:
 				logf("%s was already seeded with these %d items; nothing to do", q.Name, set.Count)
 			default:
@@ -97,7 +99,7 @@ func newSeedCmd() *cobra.Command {
 	cmd.Flags().StringVar(&q.Name, "queue", os.Getenv("QUEUE"), "queue to seed (default $QUEUE)")
 	cmd.Flags().StringVar(&q.Type, "queue-type", "quorum", "queue type if it must be declared: quorum or classic")
 	cmd.Flags().IntVar(&q.DeliveryLimit, "delivery-limit", 3, "deliveries of one item before it is dead-lettered (quorum queues)")
-	cmd.Flags().StringVar(&items, "items", "", `items: a file, a directory of chunk files, or "-" for stdin`)
+	cmd.Flags().StringVar(&itemsArg, "items", "", `items: a file, a directory of chunk files, or "-" for stdin`)
 	cmd.Flags().IntVar(&window, "window", broker.DefaultWindow, "publishes awaiting their confirm at once")
 	cmd.Flags().DurationVar(&connWait, "connect-timeout", 5*time.Minute, "how long to retry the first connection")
 	_ = cmd.MarkFlagRequired("items")

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/jobwq/jobwq/internal/broker"
+	"github.com/jobwq/jobwq/internal/exitcode"
 )
 
 const statusDoc = `Show a run's queue: sealed or not, depth, consumers, dead-lettered items.
@@ -44,12 +45,12 @@ func newStatusCmd() *cobra.Command {
 			}
 			conn, err := cfg.Dial()
 			if err != nil {
-				return exitWithErr(int(broker.BrokerError), err)
+				return exitWithErr(exitcode.Broker, err)
 			}
 			defer conn.Close()
 			st, err := broker.Status(conn, queue)
 			if err != nil {
-				return exitWithErr(int(broker.BrokerError), err)
+				return exitWithErr(exitcode.Broker, err)
 			}
 			out := cmd.OutOrStdout()
 			if asJSON {

@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
+
+	"github.com/jobwq/jobwq/internal/exitcode"
 )
 
 const vetDoc = `Validate WorkQueue specs without writing anything.
@@ -27,21 +29,21 @@ func newVetCmd() *cobra.Command {
 		Long:  vetDoc,
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			code := ExitOK
+			code := exitcode.OK
 			for _, path := range args {
-				wq, items, err := loadSpec(path)
+				wq, n, err := loadSpec(path)
 				switch {
 				case err == nil:
-					fmt.Fprintf(cmd.OutOrStdout(), "%s: valid (%d items)\n", wq.Path, items.Count)
+					fmt.Fprintf(cmd.OutOrStdout(), "%s: valid (%d items)\n", wq.Path, n)
 				case isFinding(err):
 					fmt.Fprintln(cmd.ErrOrStderr(), err)
-					code = max(code, ExitFindings)
+					code = max(code, exitcode.Findings)
 				default:
 					fmt.Fprintf(cmd.ErrOrStderr(), "jobwq: %v\n", err)
-					code = ExitUsage
+					code = exitcode.Usage
 				}
 			}
-			if code != ExitOK {
+			if code != exitcode.OK {
 				return exitWith(code)
 			}
 			return nil

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/jobwq/jobwq/internal/broker"
+	"github.com/jobwq/jobwq/internal/exitcode"
 )
 
 const workDoc = `Take one item from a queue and run a command on it.
@@ -73,7 +74,7 @@ func newWorkCmd() *cobra.Command {
 			conn, err := cfg.DialRetry(ctx, logf)
 			cancel()
 			if err != nil {
-				return exitWithErr(int(broker.BrokerError), err)
+				return exitWithErr(exitcode.Broker, err)
 			}
 			defer conn.Close()
 			err = broker.WorkOne(cmd.Context(), conn, opts)

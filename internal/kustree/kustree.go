@@ -1,6 +1,8 @@
-// Package kustree writes jobwq's kustomize trees to disk, compares them with
-// what is there, and builds them in-process with sigs.k8s.io/kustomize/api
-// exactly as `kubectl kustomize` would.
+// Package kustree writes kustomize trees to disk, compares them with what
+// is there, and builds them in-process with sigs.k8s.io/kustomize/api
+// exactly as `kubectl kustomize` would. A tree is plain files: paths
+// relative to its root, slash-separated, mapped to their contents. It
+// knows nothing of WorkQueues.
 //
 // jobwq owns two parts of an output directory: base/ and
 // overlays/<variant>/ for each variant it emits. Anything else there (a
@@ -11,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
@@ -20,13 +23,11 @@ import (
 	"github.com/aymanbagabas/go-udiff"
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
-
-	"github.com/jobwq/jobwq/internal/render"
 )
 
 // owned returns the directories of files that jobwq replaces as a whole:
 // "base" and "overlays/<variant>".
-func owned(files render.Files) []string {
+func owned(files map[string][]byte) []string {
 	var dirs []string
 	for p := range files {
 		d := ownedDir(p)
@@ -37,6 +38,9 @@ func owned(files render.Files) []string {
 	slices.Sort(dirs)
 	return dirs
 }
+
+// sortedPaths returns the paths of files in a stable order.
+func sortedPaths(files map[string][]byte) []string { return slices.Sorted(maps.Keys(files)) }
 
 func ownedDir(p string) string {
 	parts := strings.Split(p, "/")
@@ -52,7 +56,7 @@ func ownedDir(p string) string {
 // Write puts files under dir. Nothing is left behind on failure: the tree
 // is written to a staging directory first and then swapped into place with
 // renames, one owned directory at a time, rolling back on error.
-func Write(dir string, files render.Files) (err error) {
+func Write(dir string, files map[string][]byte) (err error) {
 	if fi, statErr := os.Stat(dir); statErr == nil && !fi.IsDir() {
 		return fmt.Errorf("write %s: not a directory", dir)
 	}
@@ -139,8 +143,8 @@ func swap(dir, stage string, owned []string) error {
 	return nil
 }
 
-func writeFiles(root string, files render.Files) error {
-	for _, p := range files.Paths() {
+func writeFiles(root string, files map[string][]byte) error {
+	for _, p := range sortedPaths(files) {
 		dst := filepath.Join(root, filepath.FromSlash(p))
 		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 			return fmt.Errorf("write %s: %w", dst, err)
@@ -155,7 +159,7 @@ func writeFiles(root string, files render.Files) error {
 // Diff compares files with the tree under dir and returns a unified diff,
 // empty when they match. Files on disk inside an owned directory that
 // jobwq would not write count as drift.
-func Diff(dir string, files render.Files) (string, error) {
+func Diff(dir string, files map[string][]byte) (string, error) {
 	onDisk := map[string][]byte{}
 	for _, d := range owned(files) {
 		root := filepath.Join(dir, filepath.FromSlash(d))
@@ -209,10 +213,10 @@ func Diff(dir string, files render.Files) (string, error) {
 
 // Build runs kustomize over the in-memory tree for one overlay, with the
 // options that make its output identical to `kubectl kustomize`.
-func Build(files render.Files, overlay string) ([]byte, error) {
+func Build(files map[string][]byte, overlay string) ([]byte, error) {
 	mem := filesys.MakeFsInMemory()
 	const root = "/tree"
-	for _, p := range files.Paths() {
+	for _, p := range sortedPaths(files) {
 		if err := mem.WriteFile(path.Join(root, p), files[p]); err != nil {
 			return nil, fmt.Errorf("kustomize: %w", err)
 		}

@@ -9,57 +9,76 @@ import (
 	"testing"
 
 	"github.com/aymanbagabas/go-udiff"
-	"sigs.k8s.io/yaml"
-
-	"github.com/jobwq/jobwq/internal/render"
 )
 
-func renderSpec(t testing.TB, path string) render.Files {
-	t.Helper()
-	r, err := render.File(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return r.Files
-}
-
-var specs = []string{"../../examples/fruits", "../render/testdata/full/workqueue.yaml"}
-
-// TestBuildMatchesKubectl holds render to its promise: the in-process
-// build is byte-for-byte what `kubectl kustomize` prints for the same tree.
+// TestBuildMatchesKubectl: the in-process build is byte-for-byte what
+// `kubectl kustomize` prints, on a tree that uses what jobwq's trees use
+// (a ConfigMap generator, a namespace, resources from a base, a patch).
+// internal/conformance does the same for every tree jobwq renders.
 func TestBuildMatchesKubectl(t *testing.T) {
 	kubectl, err := exec.LookPath("kubectl")
 	if err != nil {
-		t.Fatal("kubectl is required: render must match its embedded kustomize")
+		t.Fatal("kubectl is required: Build must match its embedded kustomize")
 	}
-	for _, s := range specs {
-		files := renderSpec(t, s)
-		dir := filepath.Join(t.TempDir(), "tree")
-		if err := Write(dir, files); err != nil {
-			t.Fatal(err)
-		}
-		for _, v := range render.Variants {
-			t.Run(filepath.Base(s)+"/"+v, func(t *testing.T) {
-				want, err := exec.Command(kubectl, "kustomize", filepath.Join(dir, "overlays", v)).Output()
-				if err != nil {
-					t.Fatalf("kubectl kustomize: %v", err)
-				}
-				got, err := Build(files, "overlays/"+v)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if !bytes.Equal(got, want) {
-					t.Errorf("in-process build differs from kubectl kustomize:\n%s", udiff.Unified("kubectl", "jobwq", string(want), string(got)))
-				}
-				fromDisk, err := BuildDir(filepath.Join(dir, "overlays", v))
-				if err != nil {
-					t.Fatal(err)
-				}
-				if !bytes.Equal(fromDisk, want) {
-					t.Errorf("build from disk differs from kubectl kustomize")
-				}
-			})
-		}
+	files := tree(
+		"base/kustomization.yaml", `resources: [job.yaml, svc.yaml]
+configMapGenerator:
+- name: items-0000
+  files: [items=items/0000.txt]
+  options: {disableNameSuffixHash: false}
+`,
+		"base/items/0000.txt", "apple\nbanana\n",
+		"base/job.yaml", `apiVersion: batch/v1
+kind: Job
+metadata: {name: work}
+spec:
+  template:
+    spec:
+      restartPolicy: Never
+      containers: [{name: w, image: "w:1"}]
+      volumes: [{name: items, configMap: {name: items-0000}}]
+`,
+		"base/svc.yaml", "apiVersion: v1\nkind: Service\nmetadata: {name: broker}\nspec: {ports: [{port: 5672}]}\n",
+		"overlays/deployment/kustomization.yaml", `namespace: media
+resources: [../../base, broker.yaml]
+patches:
+- target: {kind: Job}
+  patch: |-
+    - op: add
+      path: /spec/parallelism
+      value: 2
+`,
+		"overlays/deployment/broker.yaml", `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: broker}
+spec:
+  selector: {matchLabels: {app: b}}
+  template:
+    metadata: {labels: {app: b}}
+    spec: {containers: [{name: b, image: "b:1"}]}
+`,
+	)
+	dir := filepath.Join(t.TempDir(), "tree")
+	if err := Write(dir, files); err != nil {
+		t.Fatal(err)
+	}
+	want, err := exec.Command(kubectl, "kustomize", filepath.Join(dir, "overlays", "deployment")).Output()
+	if err != nil {
+		t.Fatalf("kubectl kustomize: %v", err)
+	}
+	got, err := Build(files, "overlays/deployment")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("in-process build differs from kubectl kustomize:\n%s", udiff.Unified("kubectl", "jobwq", string(want), string(got)))
+	}
+	fromDisk, err := BuildDir(filepath.Join(dir, "overlays", "deployment"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(fromDisk, want) {
+		t.Errorf("build from disk differs from kubectl kustomize")
 	}
 }
 
@@ -148,9 +167,9 @@ func TestWriteFailureLeavesNothing(t *testing.T) {
 	}
 }
 
-// tree builds Files from path, content pairs.
-func tree(kv ...string) render.Files {
-	f := render.Files{}
+// tree builds a tree's files from path, content pairs.
+func tree(kv ...string) map[string][]byte {
+	f := map[string][]byte{}
 	for i := 0; i < len(kv); i += 2 {
 		f[kv[i]] = []byte(kv[i+1])
 	}
@@ -189,32 +208,5 @@ func mustWrite(t *testing.T, path, content string) {
 	}
 	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
 		t.Fatal(err)
-	}
-}
-
-// TestOverlaysCarryNamespaceAndLabels: the spec's namespace and labels reach
-// every object of every variant, the overlay's broker workload included.
-func TestOverlaysCarryNamespaceAndLabels(t *testing.T) {
-	files := renderSpec(t, "../render/testdata/full/workqueue.yaml")
-	for _, v := range render.Variants {
-		out, err := Build(files, "overlays/"+v)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, doc := range strings.Split(string(out), "\n---\n") {
-			var obj struct {
-				Kind     string
-				Metadata struct {
-					Name, Namespace string
-					Labels          map[string]string
-				}
-			}
-			if err := yaml.Unmarshal([]byte(doc), &obj); err != nil {
-				t.Fatal(err)
-			}
-			if obj.Metadata.Namespace != "media" || obj.Metadata.Labels["team"] != "imaging" {
-				t.Errorf("%s: %s %s has namespace %q and labels %v", v, obj.Kind, obj.Metadata.Name, obj.Metadata.Namespace, obj.Metadata.Labels)
-			}
-		}
 	}
 }

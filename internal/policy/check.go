@@ -2,7 +2,6 @@ package policy
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -19,6 +18,9 @@ import (
 	"cuelang.org/go/cue/token"
 	"cuelang.org/go/encoding/json"
 	"cuelang.org/go/encoding/yaml"
+
+	"github.com/jobwq/jobwq/internal/position"
+	"github.com/jobwq/jobwq/internal/position/cuepos"
 )
 
 // IgnoreAnnotation suppresses rules for one object: its value is a
@@ -73,25 +75,16 @@ func (p *Pack) Check(filename string, data []byte) ([]Result, error) {
 	type task struct {
 		o   object
 		res Result
+		err error
 	}
 	var (
-		tasks       []*task
-		queue       = make(chan *task, 256)
-		wg          sync.WaitGroup
-		compileErr  error
-		compileOnce sync.Once
+		tasks []*task
+		queue = make(chan *task, 256)
+		wg    sync.WaitGroup
 	)
 	worker := func() {
-		ev, err := p.evaluator()
-		if err != nil {
-			compileOnce.Do(func() { compileErr = err })
-			for range queue {
-			}
-			return
-		}
-		defer p.release(ev)
 		for t := range queue {
-			t.res = p.checkObject(ev, filename, t.o)
+			t.res, t.err = p.checkObject(filename, t.o)
 		}
 	}
 	// One worker to begin with; another per CPU once objects queue up, so
@@ -115,11 +108,11 @@ func (p *Pack) Check(filename string, data []byte) ([]Result, error) {
 	if decodeErr != nil {
 		return nil, decodeErr
 	}
-	if compileErr != nil {
-		return nil, compileErr
-	}
 	results := make([]Result, 0, len(tasks))
 	for _, t := range tasks {
+		if t.err != nil {
+			return nil, t.err
+		}
 		results = append(results, t.res)
 	}
 	return results, nil
@@ -233,8 +226,11 @@ func (o object) parts() (job, pod []string) {
 	return t.job, t.pod
 }
 
-func (p *Pack) checkObject(ev *evaluator, filename string, o object) Result {
-	res := Result{Object: o.id(), Pos: positionOf(o.fieldPos(o.expr.Pos()), filename)}
+// checkObject evaluates the rules over o and turns what they found into
+// findings at the positions of the offending fields. An error means the
+// pack could not be evaluated at all.
+func (p *Pack) checkObject(filename string, o object) (Result, error) {
+	res := Result{Object: o.id(), Pos: at(o.fieldPos(o.expr.Pos()), filename)}
 	anchors := map[string][]any{"object": nil}
 	var jobPath, podPath []string
 	j, pd := o.parts()
@@ -249,7 +245,10 @@ func (p *Pack) checkObject(ev *evaluator, filename string, o object) Result {
 		}
 	}
 
-	outcomes := p.evaluate(ev, o, jobPath, podPath)
+	outcomes, err := p.engine.evaluate(o, jobPath, podPath)
+	if err != nil {
+		return res, err
+	}
 	if jobPath != nil {
 		anchors["job"] = toAny(jobPath)
 	}
@@ -277,93 +276,12 @@ func (p *Pack) checkObject(ev *evaluator, filename string, o object) Result {
 				f.Message = vi.detail
 			}
 			full := append(append([]any{}, anchors[vi.at]...), vi.path...)
-			f.Pos = positionOf(o.fieldPos(nearest(o.expr, full)), filename)
+			f.Pos = at(o.fieldPos(nearest(o.expr, full)), filename)
 			res.Findings = append(res.Findings, f)
 		}
 	}
 	SortFindings(res.Findings)
-	return res
-}
-
-// outcome is what one rule said about one object.
-type outcome struct {
-	violations []violation
-	err        error
-}
-
-// maxMemo bounds the remembered outcomes; past it objects are still
-// checked, only not remembered.
-const maxMemo = 1 << 14
-
-// evaluate runs the enabled rules over the parts of o that they read. The
-// rules that read only the pod spec see only that; the others see the
-// object pruned to what they read. Each group's outcome is remembered, so
-// objects that look the same to a group share its evaluation.
-func (p *Pack) evaluate(ev *evaluator, o object, jobPath, podPath []string) map[string]outcome {
-	out := make(map[string]outcome, len(p.rules))
-	if len(p.fullRules) > 0 {
-		anchorKey := strings.Join(jobPath, ".") + "|" + strings.Join(podPath, ".")
-		p.mu.Lock()
-		rd, ok := p.objReads[anchorKey]
-		if !ok {
-			rd = p.fullReads.objectReads(jobPath, podPath)
-			p.objReads[anchorKey] = rd
-		}
-		p.mu.Unlock()
-		obj := prune(o.expr, rd)
-		input := []ast.Decl{field("object", obj)}
-		// job and pod refer into object rather than copy it: the evaluator
-		// then shares the structure instead of unifying it three times.
-		if jobPath != nil {
-			input = append(input, field("job", ast.NewSel(ast.NewIdent("object"), jobPath...)))
-		}
-		if podPath != nil {
-			input = append(input, field("pod", ast.NewSel(ast.NewIdent("object"), podPath...)))
-		}
-		p.evaluateGroup(ev.full, "full|"+anchorKey, obj, input, p.fullRules, out)
-	}
-	if len(p.podRules) > 0 {
-		var pod ast.Expr = &ast.BasicLit{Kind: token.NULL, Value: "null"} // stands for "no pod" in the key
-		var input []ast.Decl
-		if podPath != nil {
-			s := prune(lookup(o.expr, toAny(podPath)).(*ast.StructLit), p.podReads.at([]string{"pod"}))
-			pod = s
-			input = append(input, field("pod", s))
-		}
-		p.evaluateGroup(ev.pod, "pod", pod, input, p.podRules, out)
-	}
-	return out
-}
-
-// evaluateGroup fills input into the pack and adds the outcome of rules to
-// out, or the remembered outcome for the same group and key.
-func (p *Pack) evaluateGroup(pack cue.Value, group string, key ast.Expr, input []ast.Decl, rules []Rule, out map[string]outcome) {
-	d := digest(key)
-	kh := sha256.Sum256(append(d[:], group...))
-	p.mu.Lock()
-	got, ok := p.memo[kh]
-	p.mu.Unlock()
-	if !ok {
-		v := pack.FillPath(inputPath, &ast.StructLit{Elts: input})
-		got = make(map[string]outcome, len(rules))
-		cacheable := true
-		for _, r := range rules {
-			vs, err := p.violations(v, r.ID)
-			if err != nil {
-				// Errors carry positions in this object; do not reuse them.
-				cacheable = false
-			}
-			got[r.ID] = outcome{violations: vs, err: err}
-		}
-		p.mu.Lock()
-		if cacheable && len(p.memo) < maxMemo {
-			p.memo[kh] = got
-		}
-		p.mu.Unlock()
-	}
-	for id, o := range got {
-		out[id] = o
-	}
+	return res, nil
 }
 
 type violation struct {
@@ -421,12 +339,10 @@ func (p *Pack) violations(v cue.Value, id string) ([]violation, error) {
 
 // errorPos places a rule's evaluation error at the input field it names,
 // if any, and otherwise at the object.
-func (p *Pack) errorPos(err error, filename string, fallback Position) Position {
+func (p *Pack) errorPos(err error, filename string, fallback position.Position) position.Position {
 	for _, e := range cueerrors.Errors(err) {
-		for _, pos := range append([]token.Pos{e.Position()}, e.InputPositions()...) {
-			if pos.IsValid() && pos.Filename() == filename {
-				return positionOf(pos, filename)
-			}
+		if pos, ok := cuepos.InFile(e, filename); ok {
+			return cuepos.Of(pos)
 		}
 	}
 	return fallback

@@ -20,16 +20,14 @@
 package policy
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path"
-	"runtime"
 	"slices"
-	"sort"
 	"strings"
-	"sync"
 
 	"cuelang.org/go/cue"
 	"cuelang.org/go/cue/ast"
@@ -40,6 +38,8 @@ import (
 	"cuelang.org/go/cue/parser"
 	"cuelang.org/go/cue/token"
 
+	"github.com/jobwq/jobwq/internal/position"
+	"github.com/jobwq/jobwq/internal/position/cuepos"
 	"github.com/jobwq/jobwq/schemas"
 )
 
@@ -82,23 +82,6 @@ func (s *Severity) UnmarshalText(b []byte) error {
 	return nil
 }
 
-// Position is a place in an input file. Line and Column are 1-based.
-type Position struct {
-	File   string `json:"file"`
-	Line   int    `json:"line,omitempty"`
-	Column int    `json:"column,omitempty"`
-}
-
-func (p Position) String() string {
-	switch {
-	case p.Line == 0:
-		return p.File
-	case p.Column == 0:
-		return fmt.Sprintf("%s:%d", p.File, p.Line)
-	}
-	return fmt.Sprintf("%s:%d:%d", p.File, p.Line, p.Column)
-}
-
 // Object names a Kubernetes object.
 type Object struct {
 	Kind      string `json:"kind"`
@@ -128,18 +111,18 @@ type Rule struct {
 
 // Finding is one violation of a rule by one field of one object.
 type Finding struct {
-	Rule     string   `json:"rule"`
-	Severity Severity `json:"severity"`
-	Message  string   `json:"message"`
-	Fix      string   `json:"fix"`
-	Pos      Position `json:"position"`
-	Object   Object   `json:"object"`
+	Rule     string            `json:"rule"`
+	Severity Severity          `json:"severity"`
+	Message  string            `json:"message"`
+	Fix      string            `json:"fix"`
+	Pos      position.Position `json:"position"`
+	Object   Object            `json:"object"`
 }
 
 // Result is one object that was checked and its findings.
 type Result struct {
 	Object   Object
-	Pos      Position // where the object starts
+	Pos      position.Position // where the object starts
 	Findings []Finding
 }
 
@@ -158,6 +141,10 @@ type Options struct {
 	Disable []string
 	// Spec, if set, enables job-completions-spec.
 	Spec *Spec
+
+	// reference evaluates every rule over whole objects, without the
+	// optimiser: the meaning the optimiser must keep (see engine.go).
+	reference bool
 }
 
 // Pack is the compiled policy. It is safe for concurrent use.
@@ -169,29 +156,12 @@ type Pack struct {
 	byID    map[string]Rule
 	paths   map[string]cue.Path // rules.<id>.violations
 	ignores map[string]bool     // disabled ids
-	// Rules that read only the pod spec are evaluated apart from the
-	// others, so that objects sharing a pod template share that work.
-	podRules, fullRules []Rule
-	podReads, fullReads *reads // what each group reads of input
-	split               bool   // whether each group has a pack of its own
-
-	// A CUE context is not safe for concurrent use, so each worker
-	// evaluates with its own compilation of the same sources.
-	idle chan *evaluator
-
-	mu       sync.Mutex
-	objReads map[string]*reads // what rules read of an object, by where its Job and pod specs are
-	memo     map[[32]byte]map[string]outcome
+	engine  engine
 }
 
 type source struct {
 	name string
 	data []byte
-}
-
-type evaluator struct {
-	ctx       *cue.Context
-	full, pod cue.Value // the packs of the two groups, or one pack for both
 }
 
 var (
@@ -208,13 +178,10 @@ const builtinDir = "schemas/policy"
 // a user file carry its positions.
 func Compile(opts Options) (*Pack, error) {
 	p := &Pack{
-		spec:     opts.Spec,
-		byID:     map[string]Rule{},
-		paths:    map[string]cue.Path{},
-		ignores:  map[string]bool{},
-		idle:     make(chan *evaluator, runtime.GOMAXPROCS(0)),
-		objReads: map[string]*reads{},
-		memo:     map[[32]byte]map[string]outcome{},
+		spec:    opts.Spec,
+		byID:    map[string]Rule{},
+		paths:   map[string]cue.Path{},
+		ignores: map[string]bool{},
 	}
 	entries, err := fs.Glob(schemas.FS, "policy/*.cue")
 	if err != nil {
@@ -246,7 +213,6 @@ func Compile(opts Options) (*Pack, error) {
 	if err != nil {
 		return nil, err
 	}
-	perRule, split := ruleReads(files)
 
 	it, err := all.LookupPath(rulesPath).Fields()
 	if err != nil {
@@ -278,58 +244,27 @@ func Compile(opts Options) (*Pack, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	p.podReads, p.fullReads = &reads{}, &reads{}
 	for _, r := range p.all {
-		if p.ignores[r.ID] {
-			continue
-		}
-		p.rules = append(p.rules, r)
-		rd := perRule[r.ID]
-		if rd == nil {
-			rd = &reads{}
-			rd.add(nil) // defined in a way the analysis does not follow
-		}
-		if rd.podOnly() {
-			p.podRules = append(p.podRules, r)
-			p.podReads.graft(nil, rd)
-		} else {
-			p.fullRules = append(p.fullRules, r)
-			p.fullReads.graft(nil, rd)
+		if !p.ignores[r.ID] {
+			p.rules = append(p.rules, r)
 		}
 	}
-	p.split = split && len(p.podRules) > 0 && len(p.fullRules) > 0
-	if !p.split {
-		// One pack evaluates every rule, once per object.
-		p.fullRules, p.podRules = p.rules, nil
-		p.fullReads.graft(nil, p.podReads)
+	if opts.reference {
+		p.engine, err = newReference(p)
+	} else {
+		p.engine, err = newOptimised(p, files)
 	}
-	ev, err := p.compile()
 	if err != nil {
 		return nil, err
 	}
-	p.idle <- ev
 	return p, nil
 }
 
-// compile builds one evaluator. When the groups are split, each gets a
-// pack holding only its own rules: an evaluation then costs only those.
-func (p *Pack) compile() (*evaluator, error) {
-	ctx := cuecontext.New()
-	in := func(rules []Rule) func(string) bool {
-		return func(id string) bool {
-			return slices.ContainsFunc(rules, func(r Rule) bool { return r.ID == id })
-		}
+// enabled admits the ids of the rules p checks, for build.
+func (p *Pack) enabled(rules []Rule) func(id string) bool {
+	return func(id string) bool {
+		return slices.ContainsFunc(rules, func(r Rule) bool { return r.ID == id })
 	}
-	if !p.split {
-		root, _, err := p.build(ctx, in(p.rules))
-		return &evaluator{ctx: ctx, full: root, pod: root}, err
-	}
-	full, _, err := p.build(ctx, in(p.fullRules))
-	if err != nil {
-		return nil, err
-	}
-	pod, _, err := p.build(ctx, in(p.podRules))
-	return &evaluator{ctx: ctx, full: full, pod: pod}, err
 }
 
 // build compiles the pack's sources in ctx, keeping the rules keep admits
@@ -420,24 +355,6 @@ func dropUnusedImports(f *ast.File) {
 	})
 }
 
-// evaluator returns an idle evaluator, compiling another if none is idle
-// and the pool has room.
-func (p *Pack) evaluator() (*evaluator, error) {
-	select {
-	case ev := <-p.idle:
-		return ev, nil
-	default:
-	}
-	return p.compile()
-}
-
-func (p *Pack) release(ev *evaluator) {
-	select {
-	case p.idle <- ev:
-	default:
-	}
-}
-
 // ruleOf reads a rule's description, which must not depend on the input,
 // and checks the rule against #Rule.
 func ruleOf(schema, v cue.Value) (Rule, error) {
@@ -490,14 +407,14 @@ func rulePos(v cue.Value) string {
 			continue
 		}
 		if !strings.HasPrefix(pos.Filename(), builtinDir+"/") {
-			return positionOf(pos, "").String() + ": "
+			return cuepos.Of(pos).String() + ": "
 		}
 		if !first.IsValid() {
 			first = pos
 		}
 	}
 	if first.IsValid() {
-		return positionOf(first, "").String() + ": "
+		return cuepos.Of(first).String() + ": "
 	}
 	return ""
 }
@@ -523,34 +440,17 @@ func Findings(results []Result) []Finding {
 
 // SortFindings orders findings by file, line, column, then rule id.
 func SortFindings(fs []Finding) {
-	sort.SliceStable(fs, func(i, j int) bool {
-		a, b := fs[i], fs[j]
-		if a.Pos.File != b.Pos.File {
-			return a.Pos.File < b.Pos.File
-		}
-		if a.Pos.Line != b.Pos.Line {
-			return a.Pos.Line < b.Pos.Line
-		}
-		if a.Pos.Column != b.Pos.Column {
-			return a.Pos.Column < b.Pos.Column
-		}
-		if a.Rule != b.Rule {
-			return a.Rule < b.Rule
-		}
-		return a.Message < b.Message
+	slices.SortStableFunc(fs, func(a, b Finding) int {
+		return cmp.Or(position.Compare(a.Pos, b.Pos), strings.Compare(a.Rule, b.Rule), strings.Compare(a.Message, b.Message))
 	})
 }
 
-// positionOf converts a CUE position at the package boundary. file, if not
-// empty, replaces the name the position carries.
-func positionOf(p token.Pos, file string) Position {
-	if file == "" {
-		file = p.Filename()
-	}
+// at is where p is, or the file itself when p is unknown.
+func at(p token.Pos, file string) position.Position {
 	if !p.IsValid() {
-		return Position{File: file}
+		return position.Position{File: position.Display(file)}
 	}
-	return Position{File: file, Line: p.Line(), Column: p.Column()}
+	return cuepos.Of(p)
 }
 
 // oneLine renders a CUE error as one line per problem, each starting with
@@ -559,23 +459,18 @@ func positionOf(p token.Pos, file string) Position {
 func oneLine(err error) error {
 	var lines []string
 	for _, e := range cueerrors.Errors(err) {
-		var all []token.Pos
-		for _, pos := range append([]token.Pos{e.Position()}, e.InputPositions()...) {
-			if pos.IsValid() && !slices.Contains(all, pos) {
-				all = append(all, pos)
-			}
-		}
+		all := cuepos.All(e)
 		slices.SortStableFunc(all, func(a, b token.Pos) int {
 			return boolInt(strings.HasPrefix(a.Filename(), builtinDir+"/")) - boolInt(strings.HasPrefix(b.Filename(), builtinDir+"/"))
 		})
 		msg := e.Error()
 		if len(all) > 0 {
-			msg = positionOf(all[0], "").String() + ": " + msg
+			msg = cuepos.Of(all[0]).String() + ": " + msg
 		}
 		if len(all) > 1 {
 			var also []string
 			for _, pos := range all[1:] {
-				also = append(also, positionOf(pos, "").String())
+				also = append(also, cuepos.Of(pos).String())
 			}
 			msg += " (see also " + strings.Join(also, ", ") + ")"
 		}

@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/rogpeppe/go-internal/txtar"
 
+	"github.com/jobwq/jobwq/internal/position"
 	"github.com/jobwq/jobwq/schemas"
 )
 
@@ -26,6 +27,16 @@ func compile(t *testing.T, opts Options) *Pack {
 }
 
 // short renders findings as "line:col rule" for comparisons.
+// optimiser is p's optimised engine, for tests of what it remembers.
+func optimiser(t *testing.T, p *Pack) *optimised {
+	t.Helper()
+	e, ok := p.engine.(*optimised)
+	if !ok {
+		t.Fatalf("the pack evaluates with %T, not the optimiser", p.engine)
+	}
+	return e
+}
+
 func short(fs []Finding) []string {
 	var out []string
 	for _, f := range fs {
@@ -83,7 +94,7 @@ func TestFixtures(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.file, func(t *testing.T) {
 			path := filepath.Join("..", "..", "testdata", "policy", tc.file)
-			rs, err := p.CheckPaths([]string{path}, nil)
+			rs, err := p.Check(path, mustRead(t, path))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -102,7 +113,7 @@ func TestFixtures(t *testing.T) {
 
 func TestArticleBroker(t *testing.T) {
 	p := compile(t, Options{})
-	rs, err := p.CheckPaths([]string{"../../testdata/policy/article-broker.yaml"}, nil)
+	rs, err := p.Check("../../testdata/policy/article-broker.yaml", mustRead(t, "../../testdata/policy/article-broker.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -358,59 +369,17 @@ func TestAlikeObjectsKeepTheirIdentity(t *testing.T) {
 	}
 	// a and b differ only in their names and labels; c names a rule to
 	// ignore, which only the rules that read more than the pod spec see.
-	if len(p.memo) != 3 {
-		t.Errorf("%d evaluations remembered, want 3: two of the whole objects, one of their common pod spec", len(p.memo))
-	}
-}
-
-func TestKustomizationAndDirectories(t *testing.T) {
-	dir := t.TempDir()
-	write := func(name, src string) {
-		t.Helper()
-		path := filepath.Join(dir, name)
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	write("plain/pod.yml", "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n  - {name: c, image: busybox}\n")
-	write("plain/notes.txt", "not: checked\n")
-	write(".git/x.yaml", "kind: Pod\n")
-	write("kust/kustomization.yaml", "resources: [rc.yaml]\nnamespace: ns\n")
-	write("kust/rc.yaml", "apiVersion: v1\nkind: ReplicationController\nmetadata: {name: rc}\n")
-	write("kust/patch.yaml", "kind: Pod\nbroken: [\n") // not a resource: never read
-
-	p := compile(t, Options{})
-	rs, err := p.CheckPaths([]string{dir}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var objs []string
-	for _, r := range rs {
-		objs = append(objs, r.Object.String()+" @ "+strings.TrimPrefix(r.Pos.File, dir+string(filepath.Separator)))
-	}
-	want := []string{"ReplicationController ns/rc @ kust (kustomize build)", "Pod p @ plain/pod.yml"}
-	if diff := cmp.Diff(want, objs); diff != "" {
-		t.Errorf("objects (-want +got):\n%s", diff)
-	}
-
-	if _, err := p.CheckPaths([]string{filepath.Join(dir, "nope.yaml")}, nil); err == nil || !strings.Contains(err.Error(), "read ") {
-		t.Errorf("missing file: err = %v", err)
-	}
-	rs, err = p.CheckPaths([]string{Stdin}, strings.NewReader("apiVersion: v1\nkind: Pod\nmetadata: {name: s}\n"))
-	if err != nil || len(rs) != 1 || rs[0].Pos.File != StdinName {
-		t.Errorf("stdin: %v %+v", err, rs)
+	if n := len(optimiser(t, p).memo); n != 3 {
+		t.Errorf("%d evaluations remembered, want 3: two of the whole objects, one of their common pod spec", n)
 	}
 }
 
 func TestFindingsSorted(t *testing.T) {
 	fs := []Finding{
-		{Rule: "b", Pos: Position{File: "b.yaml", Line: 1, Column: 1}},
-		{Rule: "z", Pos: Position{File: "a.yaml", Line: 10, Column: 1}},
-		{Rule: "a", Pos: Position{File: "a.yaml", Line: 2, Column: 5}},
-		{Rule: "y", Pos: Position{File: "a.yaml", Line: 2, Column: 3}},
+		{Rule: "b", Pos: position.Position{File: "b.yaml", Line: 1, Column: 1}},
+		{Rule: "z", Pos: position.Position{File: "a.yaml", Line: 10, Column: 1}},
+		{Rule: "a", Pos: position.Position{File: "a.yaml", Line: 2, Column: 5}},
+		{Rule: "y", Pos: position.Position{File: "a.yaml", Line: 2, Column: 3}},
 	}
 	SortFindings(fs)
 	var got []string
@@ -479,7 +448,7 @@ rules: "too-many-image-findings": {
 		t.Fatal(err)
 	}
 	p := compile(t, Options{PolicyFiles: []string{path}})
-	if p.split {
+	if optimiser(t, p).split {
 		t.Error("the pack was split although a rule refers to rules")
 	}
 	fs, err := p.CheckBytes("pod.yaml", []byte("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n  - {name: a, image: a}\n  - {name: b, image: b}\n"))

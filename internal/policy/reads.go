@@ -28,32 +28,24 @@ type reads struct {
 	children map[string]*reads
 }
 
+// add records that path is read whole.
 func (r *reads) add(path []string) {
-	n := r
-	for _, step := range path {
-		if n.whole {
-			return
-		}
-		if n.children == nil {
-			n.children = map[string]*reads{}
-		}
-		c := n.children[step]
-		if c == nil {
-			c = &reads{}
-			n.children[step] = c
-		}
-		n = c
+	if n := r.node(path); n != nil {
+		n.whole = true
+		n.children = nil
 	}
-	n.whole = true
-	n.children = nil
 }
 
 // addExists records that only the existence of path is read.
-func (r *reads) addExists(path []string) {
+func (r *reads) addExists(path []string) { r.node(path) }
+
+// node returns the node for path, creating it and its ancestors, or nil
+// when an ancestor is already read whole.
+func (r *reads) node(path []string) *reads {
 	n := r
 	for _, step := range path {
 		if n.whole {
-			return
+			return nil
 		}
 		if n.children == nil {
 			n.children = map[string]*reads{}
@@ -65,6 +57,10 @@ func (r *reads) addExists(path []string) {
 		}
 		n = c
 	}
+	if n.whole {
+		return nil
+	}
+	return n
 }
 
 // at returns the node for path: a whole ancestor stands for everything

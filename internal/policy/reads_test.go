@@ -69,10 +69,10 @@ rules: r: y: 1`, nil},
 	// The built-in pack never looks at names, labels, or annotations other
 	// than its own, which is what lets alike objects share an evaluation;
 	// and most of it looks at nothing but the pod spec.
-	p := compile(t, Options{})
+	e := optimiser(t, compile(t, Options{}))
 	var got []string
-	p.fullReads.paths("input", &got)
-	p.podReads.paths("input", &got)
+	e.fullReads.paths("input", &got)
+	e.podReads.paths("input", &got)
 	for _, p := range got {
 		if p == "input" || p == "input.object" || strings.HasPrefix(p, "input.object.metadata.name") ||
 			strings.HasPrefix(p, "input.object.metadata.labels") || p == "input.object.metadata" {
@@ -80,7 +80,7 @@ rules: r: y: 1`, nil},
 		}
 	}
 	var pod []string
-	for _, r := range p.podRules {
+	for _, r := range e.podRules {
 		pod = append(pod, r.ID)
 	}
 	for _, id := range []string{"image-tag", "pss-seccomp", "credentials-in-url", "container-limits", "automount-service-account-token"} {

@@ -1,13 +1,16 @@
 package render
 
 import (
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"sigs.k8s.io/yaml"
 
+	"github.com/jobwq/jobwq/internal/items"
 	"github.com/jobwq/jobwq/internal/spec"
 )
 
@@ -37,15 +40,15 @@ spec:
 		if err != nil {
 			return
 		}
-		items, err := CollectItems(w)
+		set, err := items.Collect(w.Items())
 		if err != nil {
 			return // an itemsFile the fuzzer cannot create
 		}
-		files, err := Tree(w, items)
+		files, err := Tree(w, set)
 		if err != nil {
 			t.Fatalf("valid spec does not render: %v", err)
 		}
-		for _, p := range files.Paths() {
+		for _, p := range slices.Sorted(maps.Keys(files)) {
 			if !strings.HasSuffix(p, ".yaml") {
 				continue
 			}

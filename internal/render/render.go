@@ -1,8 +1,8 @@
 // Package render evaluates jobwq's CUE templates (cue/templates) for one
 // validated WorkQueue and returns the files of its kustomize tree: a base
 // and one overlay per broker variant. Items reach the templates only as a
-// count, a digest and chunk names; the chunk files themselves are written
-// here, byte for byte as collected.
+// count, a digest and chunk names (package items collects them); the chunk
+// files themselves are written here, byte for byte as collected.
 package render
 
 import (
@@ -12,16 +12,20 @@ import (
 	"encoding/json"
 	"fmt"
 	"io/fs"
-	"maps"
-	"slices"
+	"os"
+	"path/filepath"
 	"sync"
 
 	"cuelang.org/go/cue"
 	"cuelang.org/go/cue/cuecontext"
 	"cuelang.org/go/cue/load"
-	"cuelang.org/go/encoding/yaml"
+	cueyaml "cuelang.org/go/encoding/yaml"
+	batchv1 "k8s.io/api/batch/v1"
+	"sigs.k8s.io/yaml"
 
-	cuemod "github.com/jobwq/jobwq/cue"
+	jobwqcue "github.com/jobwq/jobwq/cue"
+	"github.com/jobwq/jobwq/internal/exitcode"
+	"github.com/jobwq/jobwq/internal/items"
 	"github.com/jobwq/jobwq/internal/spec"
 )
 
@@ -31,9 +35,6 @@ var Variants = []string{"deployment", "replicationcontroller", "statefulset"}
 // Files is a kustomize tree: slash-separated paths relative to the output
 // directory, mapped to their contents.
 type Files map[string][]byte
-
-// Paths returns the file paths in a stable order.
-func (f Files) Paths() []string { return slices.Sorted(maps.Keys(f)) }
 
 // input mirrors #Input in cue/templates/input.cue.
 type input struct {
@@ -66,12 +67,16 @@ type input struct {
 		Resources         spec.Resources `json:"resources"`
 		Storage           spec.Storage   `json:"storage"`
 	} `json:"broker"`
-	Runner spec.Runner `json:"runner"`
+	Runner    spec.Runner `json:"runner"`
+	ExitCodes struct {
+		SeedFatal []int `json:"seedFatal"`
+		WorkFatal []int `json:"workFatal"`
+	} `json:"exitCodes"`
 }
 
 // Tree renders the kustomize tree for w and its items.
-func Tree(w *spec.WorkQueue, items *ItemSet) (Files, error) {
-	in, err := newInput(w, items)
+func Tree(w *spec.WorkQueue, set *items.Set) (Files, error) {
+	in, err := newInput(w, set)
 	if err != nil {
 		return nil, err
 	}
@@ -102,8 +107,8 @@ func Tree(w *spec.WorkQueue, items *ItemSet) (Files, error) {
 		}
 		files[path] = docs
 	}
-	for i, c := range items.Chunks {
-		files["base/items/"+ChunkName(i)+".txt"] = c
+	for i, c := range set.Chunks {
+		files["base/items/"+items.ChunkName(i)+".txt"] = c
 	}
 	return files, nil
 }
@@ -118,7 +123,7 @@ func encodeDocs(list cue.Value) ([]byte, error) {
 		if i > 0 {
 			buf.WriteString("---\n")
 		}
-		b, err := yaml.Encode(it.Value())
+		b, err := cueyaml.Encode(it.Value())
 		if err != nil {
 			return nil, err
 		}
@@ -127,8 +132,8 @@ func encodeDocs(list cue.Value) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-func newInput(w *spec.WorkQueue, items *ItemSet) (*input, error) {
-	runID, err := RunID(w, items)
+func newInput(w *spec.WorkQueue, set *items.Set) (*input, error) {
+	runID, err := RunID(w, set)
 	if err != nil {
 		return nil, err
 	}
@@ -142,10 +147,12 @@ func newInput(w *spec.WorkQueue, items *ItemSet) (*input, error) {
 		Runner:      w.Spec.Runner,
 	}
 	in.Queue.Name = QueueName(w, runID)
-	in.Items.Count = items.Count
-	in.Items.Digest = items.Digest
-	for i := range items.Chunks {
-		in.Items.Chunks = append(in.Items.Chunks, ChunkName(i))
+	in.ExitCodes.SeedFatal = exitcode.SeedFatal
+	in.ExitCodes.WorkFatal = exitcode.WorkFatal
+	in.Items.Count = set.Count
+	in.Items.Digest = set.Digest
+	for i := range set.Chunks {
+		in.Items.Chunks = append(in.Items.Chunks, items.ChunkName(i))
 	}
 	wk := w.Spec.Worker
 	in.Worker.Image = wk.Image
@@ -197,7 +204,7 @@ func orEmpty(m map[string]string) map[string]string {
 // RunID identifies a run: a digest of the items, of everything in the spec
 // that reaches the Jobs' immutable pod templates, and of the templates
 // themselves. Parallelism is left out because a Job may change it in place.
-func RunID(w *spec.WorkQueue, items *ItemSet) (string, error) {
+func RunID(w *spec.WorkQueue, set *items.Set) (string, error) {
 	c := *w
 	c.Spec.Items, c.Spec.ItemsFile = nil, ""
 	c.Spec.Worker.Parallelism = 0
@@ -205,7 +212,7 @@ func RunID(w *spec.WorkQueue, items *ItemSet) (string, error) {
 		Spec      spec.WorkQueue
 		Items     string
 		Templates string
-	}{c, items.Digest, templateDigest()})
+	}{c, set.Digest, templateDigest()})
 	if err != nil {
 		return "", fmt.Errorf("run id: %w", err)
 	}
@@ -215,11 +222,11 @@ func RunID(w *spec.WorkQueue, items *ItemSet) (string, error) {
 
 var templateDigest = sync.OnceValue(func() string {
 	h := sha256.New()
-	_ = fs.WalkDir(cuemod.FS, "templates", func(p string, d fs.DirEntry, err error) error {
+	_ = fs.WalkDir(jobwqcue.FS, "templates", func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
 		}
-		b, err := fs.ReadFile(cuemod.FS, p)
+		b, err := fs.ReadFile(jobwqcue.FS, p)
 		h.Write([]byte(p))
 		h.Write(b)
 		return err
@@ -235,11 +242,11 @@ const moduleRoot = "/jobwq-embedded/cue"
 // cannot resolve cue.mod/gen imports in v0.17.1.)
 var overlay = sync.OnceValues(func() (map[string]load.Source, error) {
 	o := map[string]load.Source{}
-	err := fs.WalkDir(cuemod.FS, ".", func(p string, d fs.DirEntry, err error) error {
+	err := fs.WalkDir(jobwqcue.FS, ".", func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
 		}
-		b, err := fs.ReadFile(cuemod.FS, p)
+		b, err := fs.ReadFile(jobwqcue.FS, p)
 		o[moduleRoot+"/"+p] = load.FromBytes(b)
 		return err
 	})
@@ -269,7 +276,7 @@ func templates() (cue.Value, error) {
 // Rendered is one spec taken all the way to its kustomize tree.
 type Rendered struct {
 	Spec  *spec.WorkQueue
-	Items *ItemSet
+	Items *items.Set
 	Files Files
 }
 
@@ -280,13 +287,45 @@ func File(path string) (*Rendered, error) {
 	if err != nil {
 		return nil, err
 	}
-	items, err := CollectItems(w)
+	set, err := items.Collect(w.Items())
 	if err != nil {
 		return nil, err
 	}
-	files, err := Tree(w, items)
+	files, err := Tree(w, set)
 	if err != nil {
 		return nil, err
 	}
-	return &Rendered{Spec: w, Items: items, Files: files}, nil
+	return &Rendered{Spec: w, Items: set, Files: files}, nil
+}
+
+// The files of the tree that hold the Jobs (see cue/templates/tree.cue).
+const (
+	seedJobFile = "base/seed-job.yaml"
+	workJobFile = "base/work-job.yaml"
+)
+
+// Jobs returns the seeding and worker Jobs as rendered (before kustomize
+// adds the item ConfigMaps' hashes to their names).
+func (r *Rendered) Jobs() (seed, work *batchv1.Job, err error) {
+	seed, work = &batchv1.Job{}, &batchv1.Job{}
+	for file, job := range map[string]*batchv1.Job{seedJobFile: seed, workJobFile: work} {
+		if err := yaml.UnmarshalStrict(r.Files[file], job); err != nil {
+			return nil, nil, fmt.Errorf("read rendered %s: %w", file, err)
+		}
+	}
+	return seed, work, nil
+}
+
+// QueueAnnotation is the worker Job's annotation that names its queue.
+const QueueAnnotation = "jobwq.dev/queue"
+
+// WriteItems writes the item chunks into dir as the seeding pod's items
+// volume holds them: one file per chunk, named items.ChunkName(i).
+func (r *Rendered) WriteItems(dir string) error {
+	for i, c := range r.Items.Chunks {
+		if err := os.WriteFile(filepath.Join(dir, items.ChunkName(i)), c, 0o644); err != nil {
+			return fmt.Errorf("write items: %w", err)
+		}
+	}
+	return nil
 }

@@ -1,40 +1,43 @@
 package render
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"flag"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	batchv1 "k8s.io/api/batch/v1"
 	"sigs.k8s.io/yaml"
 
+	"github.com/jobwq/jobwq/internal/exitcode"
+	"github.com/jobwq/jobwq/internal/items"
 	"github.com/jobwq/jobwq/internal/spec"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
 
-func loadSpec(t testing.TB, path string) (*spec.WorkQueue, *ItemSet) {
+func loadSpec(t testing.TB, path string) (*spec.WorkQueue, *items.Set) {
 	t.Helper()
 	w, err := spec.Load(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	items, err := CollectItems(w)
+	set, err := items.Collect(w.Items())
 	if err != nil {
 		t.Fatal(err)
 	}
-	return w, items
+	return w, set
 }
 
 // TestTreeGolden renders a spec that sets every optional field and compares
 // the tree with testdata/full/golden (refresh with -update).
 func TestTreeGolden(t *testing.T) {
-	w, items := loadSpec(t, "testdata/full/workqueue.yaml")
-	files, err := Tree(w, items)
+	w, set := loadSpec(t, "testdata/full/workqueue.yaml")
+	files, err := Tree(w, set)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,7 +46,7 @@ func TestTreeGolden(t *testing.T) {
 		if err := os.RemoveAll(golden); err != nil {
 			t.Fatal(err)
 		}
-		for _, p := range files.Paths() {
+		for _, p := range slices.Sorted(maps.Keys(files)) {
 			dst := filepath.Join(golden, filepath.FromSlash(p))
 			if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 				t.Fatal(err)
@@ -78,12 +81,12 @@ func TestTreeGolden(t *testing.T) {
 // TestTreeParses checks every rendered YAML file parses and that the
 // worker Job's completions come from the items.
 func TestTreeParses(t *testing.T) {
-	w, items := loadSpec(t, "testdata/full/workqueue.yaml")
-	files, err := Tree(w, items)
+	w, set := loadSpec(t, "testdata/full/workqueue.yaml")
+	files, err := Tree(w, set)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range files.Paths() {
+	for _, p := range slices.Sorted(maps.Keys(files)) {
 		if !strings.HasSuffix(p, ".yaml") {
 			continue
 		}
@@ -104,57 +107,46 @@ func TestTreeParses(t *testing.T) {
 	if job.Spec.Completions != 3 || job.Spec.Parallelism != 3 {
 		t.Errorf("completions/parallelism = %d/%d, want 3/3 (parallelism capped at the item count)", job.Spec.Completions, job.Spec.Parallelism)
 	}
-	runID, _ := RunID(w, items)
+	runID, _ := RunID(w, set)
 	if want := "thumbs-work-" + runID; job.Metadata.Name != want {
 		t.Errorf("worker Job name = %q, want %q", job.Metadata.Name, want)
 	}
 }
 
-func TestChunks(t *testing.T) {
-	// Worst case for the annotation: every byte escapes to six in JSON.
-	item := strings.Repeat("<", 10000)
-	n := 100
-	w := &spec.WorkQueue{}
-	for range n {
-		w.Spec.Items = append(w.Spec.Items, item)
-	}
-	set, err := CollectItems(w)
+// TestFatalExitCodes ties the Jobs' podFailurePolicy to the statuses that
+// jobwq seed and jobwq work end with: a Job fails at once exactly on the
+// codes internal/exitcode calls fatal, for the container that runs them.
+func TestFatalExitCodes(t *testing.T) {
+	w, set := loadSpec(t, "testdata/full/workqueue.yaml")
+	files, err := Tree(w, set)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if set.Count != n {
-		t.Fatalf("count = %d, want %d", set.Count, n)
-	}
-	var all []byte
-	for i, c := range set.Chunks {
-		if got := escapedSize(string(c)); got > ChunkBudget {
-			t.Errorf("chunk %d escapes to %d bytes, budget %d", i, got, ChunkBudget)
-		}
-		all = append(all, c...)
-	}
-	if want := strings.Repeat(item+"\n", n); string(all) != want {
-		t.Fatal("chunks do not add up to the items")
-	}
-	sum := sha256.Sum256(all)
-	if set.Digest != "sha256:"+hex.EncodeToString(sum[:]) {
-		t.Errorf("digest %s is not the sha256 of the chunks", set.Digest)
-	}
-	if len(set.Chunks) < 20 {
-		t.Errorf("only %d chunks for %d escaped bytes", len(set.Chunks), 6*10000*n)
-	}
-}
-
-func TestEscapedSize(t *testing.T) {
-	for s, want := range map[string]int{
-		"apple":     5,
-		`a"b`:       4,
-		"<&>":       18,
-		"りんご":       9,
-		"tab\there": 13,
-		"\u2028":    6,
+	for _, tt := range []struct {
+		file, container string
+		want            []int
+	}{
+		{"base/seed-job.yaml", "seed", exitcode.SeedFatal},
+		{"base/work-job.yaml", "worker", exitcode.WorkFatal},
 	} {
-		if got := escapedSize(s); got != want {
-			t.Errorf("escapedSize(%q) = %d, want %d", s, got, want)
+		var job batchv1.Job
+		if err := yaml.UnmarshalStrict(files[tt.file], &job); err != nil {
+			t.Fatalf("%s: %v", tt.file, err)
+		}
+		var got []int
+		for _, r := range job.Spec.PodFailurePolicy.Rules {
+			if r.Action != batchv1.PodFailurePolicyActionFailJob || r.OnExitCodes == nil {
+				continue
+			}
+			if r.OnExitCodes.ContainerName == nil || *r.OnExitCodes.ContainerName != tt.container {
+				t.Errorf("%s: FailJob rule for container %v, want %s", tt.file, r.OnExitCodes.ContainerName, tt.container)
+			}
+			for _, c := range r.OnExitCodes.Values {
+				got = append(got, int(c))
+			}
+		}
+		if diff := cmp.Diff(tt.want, got); diff != "" {
+			t.Errorf("%s: exit codes that fail the Job (-exitcode +rendered):\n%s", tt.file, diff)
 		}
 	}
 }
@@ -165,11 +157,11 @@ func TestRunID(t *testing.T) {
 		return w
 	}
 	id := func(w *spec.WorkQueue) string {
-		items, err := CollectItems(w)
+		set, err := items.Collect(w.Items())
 		if err != nil {
 			t.Fatal(err)
 		}
-		s, err := RunID(w, items)
+		s, err := RunID(w, set)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -10,6 +10,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/jobwq/jobwq/internal/policy"
+	"github.com/jobwq/jobwq/internal/position"
 )
 
 var (
@@ -17,17 +18,17 @@ var (
 	rc  = policy.Object{Kind: "ReplicationController", Name: "broker"}
 
 	results = []policy.Result{
-		{Object: rc, Pos: policy.Position{File: "b.yaml", Line: 1, Column: 1}, Findings: []policy.Finding{
+		{Object: rc, Pos: position.Position{File: "b.yaml", Line: 1, Column: 1}, Findings: []policy.Finding{
 			{Rule: "deprecated-replication-controller", Severity: policy.Warning, Message: "superseded", Fix: "use a Deployment",
-				Pos: policy.Position{File: "b.yaml", Line: 2, Column: 1}, Object: rc},
+				Pos: position.Position{File: "b.yaml", Line: 2, Column: 1}, Object: rc},
 		}},
-		{Object: job, Pos: policy.Position{File: "a.yaml", Line: 1, Column: 1}, Findings: []policy.Finding{
+		{Object: job, Pos: position.Position{File: "a.yaml", Line: 1, Column: 1}, Findings: []policy.Finding{
 			{Rule: "image-tag", Severity: policy.Error, Message: "not pinned", Fix: "pin it",
-				Pos: policy.Position{File: "a.yaml", Line: 9, Column: 9}, Object: job},
+				Pos: position.Position{File: "a.yaml", Line: 9, Column: 9}, Object: job},
 			{Rule: "credentials-in-url", Severity: policy.Error, Message: "credentials <in> & URL", Fix: "use a Secret",
-				Pos: policy.Position{File: "a.yaml", Line: 3, Column: 11}, Object: job},
+				Pos: position.Position{File: "a.yaml", Line: 3, Column: 11}, Object: job},
 		}},
-		{Object: policy.Object{Kind: "Pod", Name: "ok"}, Pos: policy.Position{File: "a.yaml", Line: 20, Column: 1}},
+		{Object: policy.Object{Kind: "Pod", Name: "ok"}, Pos: position.Position{File: "a.yaml", Line: 20, Column: 1}},
 	}
 	rules = []policy.Rule{
 		{ID: "credentials-in-url", Severity: policy.Error, Message: "a URL carries credentials", Fix: "use a Secret"},

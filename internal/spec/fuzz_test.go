@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/jobwq/jobwq/internal/position"
 )
 
 // FuzzParse feeds arbitrary bytes to the spec parser in each format. It
@@ -39,7 +41,7 @@ func FuzzParse(f *testing.F) {
 			}
 			return
 		}
-		var es Errors
+		var es position.Errors
 		if !errors.As(err, &es) {
 			if strings.Contains(err.Error(), "itemsFile") {
 				return

@@ -17,6 +17,10 @@ import (
 	"cuelang.org/go/cue/token"
 	"cuelang.org/go/encoding/json"
 	"cuelang.org/go/encoding/yaml"
+
+	"github.com/jobwq/jobwq/internal/items"
+	"github.com/jobwq/jobwq/internal/position"
+	"github.com/jobwq/jobwq/internal/position/cuepos"
 )
 
 // Bounds on the shape of a spec, outside spec.items. A WorkQueue is a few
@@ -62,11 +66,11 @@ type parsed struct {
 	hasItems bool
 	// problems are errors found while parsing that still let validation
 	// go on, so that one run reports as much as it can.
-	problems Errors
+	problems position.Errors
 }
 
 // parse turns a spec file's bytes into CUE syntax. Every error it returns is
-// an Errors with positions.
+// an position.Errors with positions.
 func parse(filename string, data []byte, f format) (*parsed, error) {
 	if err := checkText(filename, data); err != nil {
 		return nil, err
@@ -76,27 +80,27 @@ func parse(filename string, data []byte, f format) (*parsed, error) {
 	switch f {
 	case formatYAML:
 		if isBlankYAML(data) {
-			return nil, Errors{errorf(Position{File: displayPath(filename)}, "", "empty document: expected a WorkQueue")}
+			return nil, position.Errors{position.Errorf(position.Position{File: position.Display(filename)}, "", "empty document: expected a WorkQueue")}
 		}
 		d := yaml.NewDecoder(filename, bytes.NewReader(data))
 		e, err := d.Extract()
 		if err == io.EOF {
-			return nil, Errors{errorf(Position{File: displayPath(filename)}, "", "empty document: expected a WorkQueue")}
+			return nil, position.Errors{position.Errorf(position.Position{File: position.Display(filename)}, "", "empty document: expected a WorkQueue")}
 		}
 		if err != nil {
 			return nil, syntaxErrors(filename, err)
 		}
 		if next, err := d.Extract(); err != io.EOF {
-			pos := Position{File: displayPath(filename)}
+			pos := position.Position{File: position.Display(filename)}
 			if err == nil && next != nil {
-				pos = positionOf(next.Pos())
+				pos = cuepos.Of(next.Pos())
 			}
-			return nil, Errors{errorf(pos, "", "expected one YAML document, found more")}
+			return nil, position.Errors{position.Errorf(pos, "", "expected one YAML document, found more")}
 		}
 		expr = e
 	case formatJSON:
 		if len(bytes.TrimSpace(data)) == 0 {
-			return nil, Errors{errorf(Position{File: displayPath(filename)}, "", "empty document: expected a WorkQueue")}
+			return nil, position.Errors{position.Errorf(position.Position{File: position.Display(filename)}, "", "empty document: expected a WorkQueue")}
 		}
 		e, err := json.Extract(filename, data)
 		if err != nil {
@@ -116,11 +120,11 @@ func parse(filename string, data []byte, f format) (*parsed, error) {
 	}
 
 	if lit, ok := expr.(*ast.BasicLit); ok && lit.Kind == token.NULL {
-		return nil, Errors{errorf(Position{File: displayPath(filename)}, "", "empty document: expected a WorkQueue")}
+		return nil, position.Errors{position.Errorf(position.Position{File: position.Display(filename)}, "", "empty document: expected a WorkQueue")}
 	}
 	st, ok := expr.(*ast.StructLit)
 	if !ok {
-		return nil, Errors{errorf(positionOf(expr.Pos()), "", "expected a mapping (a WorkQueue document), found %s", describe(expr))}
+		return nil, position.Errors{position.Errorf(cuepos.Of(expr.Pos()), "", "expected a mapping (a WorkQueue document), found %s", describe(expr))}
 	}
 	p.file = &ast.File{Filename: filename, Decls: st.Elts}
 	if err := p.checkSyntax(); err != nil {
@@ -161,24 +165,24 @@ func checkText(filename string, data []byte) error {
 		}
 		data = data[size:]
 	}
-	return Errors{errorf(Position{File: displayPath(filename), Line: line, Column: col}, "", "invalid UTF-8: a spec must be UTF-8 text")}
+	return position.Errors{position.Errorf(position.Position{File: position.Display(filename), Line: line, Column: col}, "", "invalid UTF-8: a spec must be UTF-8 text")}
 }
 
 // reYAMLError is how yaml.v3 words a syntax error: "file:line: message".
 var reYAMLError = regexp.MustCompile(`^(?:yaml: )?(?:.*?:)?(?:line )?(\d+): (.*)$`)
 
-// syntaxErrors converts parser errors to positioned Errors.
+// syntaxErrors converts parser errors to positioned position.Errors.
 func syntaxErrors(filename string, err error) error {
-	var out Errors
+	var out position.Errors
 	for _, e := range cueerrors.Errors(err) {
-		pos := positionOf(e.Position())
+		pos := cuepos.Of(e.Position())
 		format, args := e.Msg()
 		msg := fmt.Sprintf(format, args...)
 		if msg == "" {
 			msg = e.Error()
 		}
 		if pos.File == "" {
-			pos.File = displayPath(filename)
+			pos.File = position.Display(filename)
 			msg = strings.TrimPrefix(msg, filename+":")
 			if m := reYAMLError.FindStringSubmatch(msg); m != nil {
 				pos.Line, _ = strconv.Atoi(m[1])
@@ -186,10 +190,10 @@ func syntaxErrors(filename string, err error) error {
 			}
 			msg = strings.TrimSpace(msg)
 		}
-		out = append(out, errorf(pos, "", "%s", msg))
+		out = append(out, position.Errorf(pos, "", "%s", msg))
 	}
 	if len(out) == 0 {
-		out = Errors{errorf(Position{File: displayPath(filename)}, "", "%v", err)}
+		out = position.Errors{position.Errorf(position.Position{File: position.Display(filename)}, "", "%v", err)}
 	}
 	return out
 }
@@ -198,7 +202,7 @@ func syntaxErrors(filename string, err error) error {
 // CUE would unify, and drops the later copies so that validation goes on.
 // Nesting beyond maxDepth is fatal.
 func (p *parsed) checkSyntax() error {
-	var errs Errors
+	var errs position.Errors
 	deep := false // a fatal shape problem was found
 	nodes := 0
 	var walk func(decls []ast.Decl, path string, depth int) []ast.Decl
@@ -206,7 +210,7 @@ func (p *parsed) checkSyntax() error {
 	fatal := func(x ast.Node, path, msg string) {
 		if !deep {
 			deep = true
-			errs = append(errs, errorf(positionOf(x.Pos()), path, "%s", msg))
+			errs = append(errs, position.Errorf(cuepos.Of(x.Pos()), path, "%s", msg))
 		}
 	}
 	walkExpr = func(x ast.Expr, path string, depth int) {
@@ -250,7 +254,7 @@ func (p *parsed) checkSyntax() error {
 				}
 				child := joinPath(path, name)
 				if first, dup := seen[name]; dup {
-					errs = append(errs, errorf(positionOf(d.Label.Pos()), child,
+					errs = append(errs, position.Errorf(cuepos.Of(d.Label.Pos()), child,
 						"duplicate key %q (first defined at line %d)", name, first.Line()))
 					continue
 				}
@@ -285,40 +289,40 @@ func joinPath(path, name string) string {
 // with its position, and the evaluator sees a one-element stand-in so the
 // schema still knows the field is set.
 func (p *parsed) liftItems() {
-	items := findField(p.file.Decls, "spec", "items")
-	if items == nil {
+	field := findField(p.file.Decls, "spec", "items")
+	if field == nil {
 		return
 	}
-	list, ok := items.Value.(*ast.ListLit)
+	list, ok := field.Value.(*ast.ListLit)
 	if !ok {
 		return // the schema reports the wrong type
 	}
 	p.hasItems = true
 	p.itemsPos = list.Pos()
-	var errs Errors
+	var errs position.Errors
 	for i, e := range list.Elts {
 		path := fmt.Sprintf("spec.items[%d]", i)
 		lit, ok := e.(*ast.BasicLit)
 		if !ok || lit.Kind != token.STRING {
-			errs = append(errs, errorf(positionOf(e.Pos()), path, "expected a string, found %s", describe(e)))
+			errs = append(errs, position.Errorf(cuepos.Of(e.Pos()), path, "expected a string, found %s", describe(e)))
 			continue
 		}
 		s, err := literal.Unquote(lit.Value)
 		if err != nil {
-			errs = append(errs, errorf(positionOf(e.Pos()), path, "invalid string: %v", err))
+			errs = append(errs, position.Errorf(cuepos.Of(e.Pos()), path, "invalid string: %v", err))
 			continue
 		}
-		if msg := checkItem(s); msg != "" {
-			errs = append(errs, errorf(positionOf(e.Pos()), path, "%s", msg))
+		if msg := items.Check(s); msg != "" {
+			errs = append(errs, position.Errorf(cuepos.Of(e.Pos()), path, "%s", msg))
 			continue
 		}
 		p.items = append(p.items, s)
 	}
 	if len(list.Elts) == 0 {
-		errs = append(errs, errorf(positionOf(list.Pos()), "spec.items", "must not be empty: give at least one item"))
+		errs = append(errs, position.Errorf(cuepos.Of(list.Pos()), "spec.items", "must not be empty: give at least one item"))
 	}
 	p.problems = append(p.problems, errs...)
-	items.Value = &ast.ListLit{Lbrack: list.Lbrack, Elts: []ast.Expr{ast.NewString("item")}, Rbrack: list.Rbrack}
+	field.Value = &ast.ListLit{Lbrack: list.Lbrack, Elts: []ast.Expr{ast.NewString("item")}, Rbrack: list.Rbrack}
 }
 
 // findField follows a path of regular fields through struct literals.

@@ -20,6 +20,10 @@ import (
 
 	"cuelang.org/go/cue"
 	"k8s.io/apimachinery/pkg/api/resource"
+
+	"github.com/jobwq/jobwq/internal/items"
+	"github.com/jobwq/jobwq/internal/position"
+	"github.com/jobwq/jobwq/internal/position/cuepos"
 )
 
 // MaxSpecBytes bounds a spec file. Large item lists belong in itemsFile,
@@ -43,6 +47,8 @@ type WorkQueue struct {
 	itemsPath string
 }
 
+// Metadata names the run: every object jobwq renders is prefixed with
+// Name, lives in Namespace and carries Labels and Annotations.
 type Metadata struct {
 	Name        string            `json:"name"`
 	Namespace   string            `json:"namespace,omitempty"`
@@ -50,6 +56,8 @@ type Metadata struct {
 	Annotations map[string]string `json:"annotations,omitempty"`
 }
 
+// Spec is what to run: the items (inline or from ItemsFile), their queue,
+// the worker, the broker and the jobwq runner image.
 type Spec struct {
 	Items     []string `json:"items,omitempty"`
 	ItemsFile string   `json:"itemsFile,omitempty"`
@@ -59,12 +67,15 @@ type Spec struct {
 	Runner    Runner   `json:"runner"`
 }
 
+// Queue is the run's RabbitMQ queue; an empty Name means one per run.
 type Queue struct {
 	Name          string `json:"name,omitempty"`
 	Type          string `json:"type"`
 	DeliveryLimit int    `json:"deliveryLimit"`
 }
 
+// Worker is the pod that processes one item: its image and command, how
+// many run at once, and the deadlines and retries of the worker Job.
 type Worker struct {
 	Image            string    `json:"image"`
 	Command          []string  `json:"command"`
@@ -78,6 +89,7 @@ type Worker struct {
 	Resources        Resources `json:"resources"`
 }
 
+// Broker is the RabbitMQ jobwq renders for the run.
 type Broker struct {
 	Image             string    `json:"image"`
 	CredentialsSecret string    `json:"credentialsSecret,omitempty"`
@@ -85,11 +97,15 @@ type Broker struct {
 	Storage           Storage   `json:"storage"`
 }
 
+// Storage is the broker's volume (the statefulset variant's claim, the
+// emptyDir's size limit elsewhere).
 type Storage struct {
 	Size             Quantity `json:"size"`
 	StorageClassName string   `json:"storageClassName,omitempty"`
 }
 
+// Runner is the jobwq image that seeds the queue and supplies jobwq work
+// to the worker pods.
 type Runner struct {
 	Image string `json:"image"`
 }
@@ -104,6 +120,7 @@ type Resources struct {
 // ("2" for cpu: 2).
 type Quantity string
 
+// UnmarshalJSON keeps a quantity written as a number in its written form.
 func (q *Quantity) UnmarshalJSON(b []byte) error {
 	if s, err := strconv.Unquote(string(b)); err == nil {
 		*q = Quantity(s)
@@ -120,18 +137,21 @@ type EnvVar struct {
 	ValueFrom *EnvVarSource `json:"valueFrom,omitempty"`
 }
 
+// EnvVarSource is where a variable's value comes from in the cluster.
 type EnvVarSource struct {
 	SecretKeyRef    *KeyRef   `json:"secretKeyRef,omitempty"`
 	ConfigMapKeyRef *KeyRef   `json:"configMapKeyRef,omitempty"`
 	FieldRef        *FieldRef `json:"fieldRef,omitempty"`
 }
 
+// KeyRef selects a key of a Secret or ConfigMap.
 type KeyRef struct {
 	Name     string `json:"name"`
 	Key      string `json:"key"`
 	Optional *bool  `json:"optional,omitempty"`
 }
 
+// FieldRef selects a field of the pod.
 type FieldRef struct {
 	FieldPath string `json:"fieldPath"`
 }
@@ -139,8 +159,10 @@ type FieldRef struct {
 // Duration is a time.Duration written as a Go duration string ("90s").
 type Duration struct{ time.Duration }
 
+// MarshalJSON writes the duration as Go prints it ("1h0m0s").
 func (d Duration) MarshalJSON() ([]byte, error) { return []byte(`"` + d.String() + `"`), nil }
 
+// UnmarshalJSON reads a Go duration string.
 func (d *Duration) UnmarshalJSON(b []byte) error {
 	s := strings.Trim(string(b), `"`)
 	v, err := time.ParseDuration(s)
@@ -163,7 +185,7 @@ func (w *WorkQueue) CredentialsSecret() string {
 // Load reads, parses and validates the spec at path, which may also be a
 // directory holding one of workqueue.{yaml,yml,json,cue}.
 //
-// Problems with the spec come back as Errors (exit 1); failing to read it is
+// Problems with the spec come back as position.Errors (exit 1); failing to read it is
 // any other error (exit 2).
 func Load(path string) (*WorkQueue, error) {
 	path, err := resolve(path)
@@ -190,7 +212,7 @@ func Parse(name string, data []byte) (*WorkQueue, error) {
 		return nil, fmt.Errorf("%s: unknown spec format: want a .yaml, .yml, .json or .cue file", name)
 	}
 	if len(data) > MaxSpecBytes {
-		return nil, Errors{errorf(Position{File: name}, "", "spec is %d bytes, at most %d are allowed (put large item lists in itemsFile)", len(data), MaxSpecBytes)}
+		return nil, position.Errors{position.Errorf(position.Position{File: name}, "", "spec is %d bytes, at most %d are allowed (put large item lists in itemsFile)", len(data), MaxSpecBytes)}
 	}
 	return load(name, data, f)
 }
@@ -230,7 +252,7 @@ func readLimited(path string) ([]byte, error) {
 		return nil, fmt.Errorf("read spec: %w", err)
 	}
 	if len(data) > MaxSpecBytes {
-		return nil, Errors{errorf(Position{File: path}, "", "spec is larger than %d bytes (put large item lists in itemsFile)", MaxSpecBytes)}
+		return nil, position.Errors{position.Errorf(position.Position{File: path}, "", "spec is larger than %d bytes (put large item lists in itemsFile)", MaxSpecBytes)}
 	}
 	return data, nil
 }
@@ -269,30 +291,30 @@ func cueItems(v cue.Value, w *WorkQueue) error {
 	}
 	it, err := list.List()
 	if err != nil {
-		return Errors{errorf(positionOf(list.Pos()), "spec.items", "expected a list of strings")}
+		return position.Errors{position.Errorf(cuepos.Of(list.Pos()), "spec.items", "expected a list of strings")}
 	}
-	var errs Errors
-	items := []string{}
+	var errs position.Errors
+	found := []string{}
 	for i := 0; it.Next(); i++ {
 		s, err := it.Value().String()
 		path := fmt.Sprintf("spec.items[%d]", i)
 		if err != nil {
-			errs = append(errs, errorf(positionOf(it.Value().Pos()), path, "expected a string"))
+			errs = append(errs, position.Errorf(cuepos.Of(it.Value().Pos()), path, "expected a string"))
 			continue
 		}
-		if msg := checkItem(s); msg != "" {
-			errs = append(errs, errorf(positionOf(it.Value().Pos()), path, "%s", msg))
+		if msg := items.Check(s); msg != "" {
+			errs = append(errs, position.Errorf(cuepos.Of(it.Value().Pos()), path, "%s", msg))
 			continue
 		}
-		items = append(items, s)
+		found = append(found, s)
 	}
-	if len(items) == 0 && len(errs) == 0 {
-		errs = append(errs, errorf(positionOf(list.Pos()), "spec.items", "must not be empty: give at least one item"))
+	if len(found) == 0 && len(errs) == 0 {
+		errs = append(errs, position.Errorf(cuepos.Of(list.Pos()), "spec.items", "must not be empty: give at least one item"))
 	}
 	if len(errs) > 0 {
 		return errs
 	}
-	w.Spec.Items = items
+	w.Spec.Items = found
 	return nil
 }
 
@@ -300,45 +322,45 @@ func cueItems(v cue.Value, w *WorkQueue) error {
 // other errors: exactly one item source, a file that stays in the spec's
 // directory, and byte limits.
 func checkCrossField(v cue.Value, w *WorkQueue) error {
-	specPos := positionOf(v.LookupPath(cue.ParsePath("spec")).Pos())
+	specPos := cuepos.Of(v.LookupPath(cue.ParsePath("spec")).Pos())
 	hasItems := v.LookupPath(cue.ParsePath("spec.items")).Exists()
 	hasFile := w.Spec.ItemsFile != ""
-	var errs Errors
+	var errs position.Errors
 	switch {
 	case hasItems && hasFile:
-		pos := positionOf(v.LookupPath(cue.ParsePath("spec.itemsFile")).Pos())
-		errs = append(errs, errorf(pos, "spec", "set exactly one of items and itemsFile, not both"))
+		pos := cuepos.Of(v.LookupPath(cue.ParsePath("spec.itemsFile")).Pos())
+		errs = append(errs, position.Errorf(pos, "spec", "set exactly one of items and itemsFile, not both"))
 	case !hasItems && !hasFile:
-		errs = append(errs, errorf(specPos, "spec", "set exactly one of items and itemsFile: the spec has no items"))
+		errs = append(errs, position.Errorf(specPos, "spec", "set exactly one of items and itemsFile: the spec has no items"))
 	case hasFile:
-		pos := positionOf(v.LookupPath(cue.ParsePath("spec.itemsFile")).Pos())
+		pos := cuepos.Of(v.LookupPath(cue.ParsePath("spec.itemsFile")).Pos())
 		p, err := itemsPath(w.Path, w.Spec.ItemsFile)
 		if err != nil {
-			errs = append(errs, errorf(pos, "spec.itemsFile", "%v", err))
+			errs = append(errs, position.Errorf(pos, "spec.itemsFile", "%v", err))
 		}
 		w.itemsPath = p
 	}
 	if q := w.Spec.Queue.Name; len(q) > maxQueueBytes {
-		pos := positionOf(v.LookupPath(cue.ParsePath("spec.queue.name")).Pos())
-		errs = append(errs, errorf(pos, "spec.queue.name", "is %d bytes, at most %d are allowed", len(q), maxQueueBytes))
+		pos := cuepos.Of(v.LookupPath(cue.ParsePath("spec.queue.name")).Pos())
+		errs = append(errs, position.Errorf(pos, "spec.queue.name", "is %d bytes, at most %d are allowed", len(q), maxQueueBytes))
 	}
 	errs = append(errs, checkDurations(v, w)...)
 	errs = append(errs, checkResources(v, "spec.worker.resources", w.Spec.Worker.Resources)...)
 	errs = append(errs, checkResources(v, "spec.broker.resources", w.Spec.Broker.Resources)...)
 	if q, err := resource.ParseQuantity(string(w.Spec.Broker.Storage.Size)); err != nil || q.Sign() <= 0 {
-		errs = append(errs, errorf(posOf(v, "spec.broker.storage.size"), "spec.broker.storage.size", "must be a positive quantity such as 1Gi"))
+		errs = append(errs, position.Errorf(posOf(v, "spec.broker.storage.size"), "spec.broker.storage.size", "must be a positive quantity such as 1Gi"))
 	}
 	seen := map[string]int{}
 	for i, e := range w.Spec.Worker.Env {
 		path := fmt.Sprintf("spec.worker.env[%d]", i)
 		if first, dup := seen[e.Name]; dup {
-			errs = append(errs, errorf(posOf(v, path+".name"), path+".name", "duplicate variable %q (first at spec.worker.env[%d])", e.Name, first))
+			errs = append(errs, position.Errorf(posOf(v, path+".name"), path+".name", "duplicate variable %q (first at spec.worker.env[%d])", e.Name, first))
 		}
 		seen[e.Name] = i
 		if (e.Value == nil) == (e.ValueFrom == nil) {
 			// A struct's own position is the schema's; its name is the user's.
-			pos := positionOf(v.LookupPath(cue.ParsePath(fmt.Sprintf("spec.worker.env[%d].name", i))).Pos())
-			errs = append(errs, errorf(pos, fmt.Sprintf("spec.worker.env[%d]", i), "set exactly one of value and valueFrom"))
+			pos := cuepos.Of(v.LookupPath(cue.ParsePath(fmt.Sprintf("spec.worker.env[%d].name", i))).Pos())
+			errs = append(errs, position.Errorf(pos, fmt.Sprintf("spec.worker.env[%d]", i), "set exactly one of value and valueFrom"))
 		}
 	}
 	if len(errs) > 0 {
@@ -348,13 +370,13 @@ func checkCrossField(v cue.Value, w *WorkQueue) error {
 }
 
 // posOf is the user's position of a concrete field of the validated spec.
-func posOf(v cue.Value, path string) Position {
-	return positionOf(v.LookupPath(cue.ParsePath(path)).Pos())
+func posOf(v cue.Value, path string) position.Position {
+	return cuepos.Of(v.LookupPath(cue.ParsePath(path)).Pos())
 }
 
 // checkDurations: a deadline of zero would fail every item at once.
-func checkDurations(v cue.Value, w *WorkQueue) Errors {
-	var errs Errors
+func checkDurations(v cue.Value, w *WorkQueue) position.Errors {
+	var errs position.Errors
 	for _, d := range []struct {
 		path string
 		d    Duration
@@ -366,11 +388,11 @@ func checkDurations(v cue.Value, w *WorkQueue) Errors {
 		{"spec.worker.ttlAfterFinished", w.Spec.Worker.TTLAfterFinished, 0},
 	} {
 		if d.d.Duration < d.min {
-			errs = append(errs, errorf(posOf(v, d.path), d.path, "must be at least %v, found %v", d.min, d.d.Duration))
+			errs = append(errs, position.Errorf(posOf(v, d.path), d.path, "must be at least %v, found %v", d.min, d.d.Duration))
 		}
 	}
 	if w.Spec.Worker.ActiveDeadline.Duration < w.Spec.Worker.Timeout.Duration {
-		errs = append(errs, errorf(posOf(v, "spec.worker.activeDeadline"), "spec.worker.activeDeadline",
+		errs = append(errs, position.Errorf(posOf(v, "spec.worker.activeDeadline"), "spec.worker.activeDeadline",
 			"must be at least spec.worker.timeout (%v): the Job would end before one item may", w.Spec.Worker.Timeout.Duration))
 	}
 	return errs
@@ -378,13 +400,13 @@ func checkDurations(v cue.Value, w *WorkQueue) Errors {
 
 // checkResources parses quantities as the API server will, and rejects
 // requests above limits, which it would refuse.
-func checkResources(v cue.Value, path string, r Resources) Errors {
-	var errs Errors
+func checkResources(v cue.Value, path string, r Resources) position.Errors {
+	var errs position.Errors
 	parse := func(kind, name string, s Quantity) (resource.Quantity, bool) {
 		p := fmt.Sprintf("%s.%s.%s", path, kind, name)
 		q, err := resource.ParseQuantity(string(s))
 		if err != nil || q.Sign() <= 0 {
-			errs = append(errs, errorf(posOf(v, p), p, "must be a positive quantity such as 500m or 1Gi, found %q", s))
+			errs = append(errs, position.Errorf(posOf(v, p), p, "must be a positive quantity such as 500m or 1Gi, found %q", s))
 			return q, false
 		}
 		return q, true
@@ -394,7 +416,7 @@ func checkResources(v cue.Value, path string, r Resources) Errors {
 		lim, ok2 := parse("limits", name, r.Limits[name])
 		if ok && ok2 && req.Cmp(lim) > 0 {
 			p := fmt.Sprintf("%s.requests.%s", path, name)
-			errs = append(errs, errorf(posOf(v, p), p, "request %s is above the limit %s", r.Requests[name], r.Limits[name]))
+			errs = append(errs, position.Errorf(posOf(v, p), p, "request %s is above the limit %s", r.Requests[name], r.Limits[name]))
 		}
 	}
 	return errs
@@ -415,7 +437,7 @@ func itemsPath(specPath, rel string) (string, error) {
 	}
 	realPath, err := filepath.EvalSymlinks(p)
 	if errors.Is(err, fs.ErrNotExist) {
-		return p, fmt.Errorf("%s does not exist", displayPath(p))
+		return p, fmt.Errorf("%s does not exist", position.Display(p))
 	}
 	if err != nil {
 		return p, err
@@ -428,12 +450,7 @@ func itemsPath(specPath, rel string) (string, error) {
 		return p, err
 	}
 	if !fi.Mode().IsRegular() {
-		return p, fmt.Errorf("%s is not a regular file", displayPath(p))
+		return p, fmt.Errorf("%s is not a regular file", position.Display(p))
 	}
 	return p, nil
-}
-
-func cwd() string {
-	d, _ := os.Getwd()
-	return d
 }

@@ -9,6 +9,9 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/jobwq/jobwq/internal/items"
+	"github.com/jobwq/jobwq/internal/position"
 )
 
 const fruitsYAML = `apiVersion: jobwq.dev/v1alpha1
@@ -366,9 +369,9 @@ func TestLoadErrors(t *testing.T) {
 			if err == nil {
 				t.Fatal("Load succeeded, want errors")
 			}
-			var es Errors
+			var es position.Errors
 			if !errors.As(err, &es) {
-				t.Fatalf("Load error is %T (%v), want Errors", err, err)
+				t.Fatalf("Load error is %T (%v), want position.Errors", err, err)
 			}
 			var got []string
 			for _, e := range es {
@@ -403,7 +406,7 @@ func TestLoadIOErrors(t *testing.T) {
 	writeFiles(t, map[string]string{"notes.txt": "x", "both/workqueue.yaml": valid, "both/workqueue.json": "{}", "empty/.keep": ""})
 	for _, path := range []string{"missing.yaml", "notes.txt", "both", "empty"} {
 		_, err := Load(path)
-		var es Errors
+		var es position.Errors
 		if err == nil || errors.As(err, &es) {
 			t.Errorf("Load(%s) = %v, want a plain I/O or usage error", path, err)
 		}
@@ -425,7 +428,7 @@ func TestItemsFile(t *testing.T) {
 		{name: "blank line", content: "apple\n\nbanana\n", wantErr: "items.txt:2:1: empty item (blank line): every line must hold one item"},
 		{name: "empty file", content: "", wantErr: "items.txt: no items: the file is empty"},
 		{name: "invalid utf-8", content: "apple\nba\xffnana\n", wantErr: "items.txt:2:1: item is not valid UTF-8"},
-		{name: "too long", content: "a\n" + strings.Repeat("x", MaxItemBytes+1) + "\n", wantErr: "items.txt:2:1: item is 16385 bytes, at most 16384 are allowed"},
+		{name: "too long", content: "a\n" + strings.Repeat("x", items.MaxBytes+1) + "\n", wantErr: "items.txt:2:1: item is 16385 bytes, at most 16384 are allowed"},
 		{name: "far too long", content: strings.Repeat("x", 1<<20), wantErr: "items.txt:1:1: item is longer than 16384 bytes"},
 	}
 	for _, tt := range tests {
@@ -483,7 +486,7 @@ func TestErrorCap(t *testing.T) {
 	}
 	writeFiles(t, map[string]string{"wq.yaml": b.String()})
 	_, err := Load("wq.yaml")
-	var es Errors
+	var es position.Errors
 	if !errors.As(err, &es) {
 		t.Fatalf("Load = %v", err)
 	}

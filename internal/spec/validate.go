@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -13,6 +12,8 @@ import (
 	cueerrors "cuelang.org/go/cue/errors"
 	"cuelang.org/go/cue/token"
 
+	"github.com/jobwq/jobwq/internal/position"
+	"github.com/jobwq/jobwq/internal/position/cuepos"
 	"github.com/jobwq/jobwq/schemas"
 )
 
@@ -30,7 +31,7 @@ func Schema(ctx *cue.Context) (cue.Value, error) {
 }
 
 // validate unifies the parsed spec with the schema and returns the concrete
-// result, or Errors that point into the user's file.
+// result, or position.Errors that point into the user's file.
 func validate(p *parsed) (cue.Value, error) {
 	ctx := cuecontext.New()
 	schema, err := Schema(ctx)
@@ -55,34 +56,24 @@ func validate(p *parsed) (cue.Value, error) {
 // the first mistake.
 const maxErrors = 30
 
-func capErrors(errs Errors) Errors {
-	sortErrors(errs)
+func capErrors(errs position.Errors) position.Errors {
+	errs.Sort()
 	if len(errs) <= maxErrors {
 		return errs
 	}
 	rest := len(errs) - maxErrors
 	errs = errs[:maxErrors:maxErrors]
-	return append(errs, &Error{Pos: Position{File: errs[0].Pos.File}, Msg: fmt.Sprintf("and %d more problems", rest)})
-}
-
-func sortErrors(errs Errors) {
-	sort.SliceStable(errs, func(i, j int) bool {
-		a, b := errs[i].Pos, errs[j].Pos
-		if a.Line != b.Line {
-			return a.Line < b.Line
-		}
-		return a.Column < b.Column
-	})
+	return append(errs, &position.Error{Pos: position.Position{File: errs[0].Pos.File}, Msg: fmt.Sprintf("and %d more problems", rest)})
 }
 
 // convert turns CUE's errors into one clear Error per field: the position
 // in the user's file, the field path, and what was expected. CUE reports a
 // failed default as a separate conflict and wraps disjunctions in summary
 // lines; those are noise to a user and are dropped.
-func convert(err error, p *parsed, schema, data cue.Value) Errors {
+func convert(err error, p *parsed, schema, data cue.Value) position.Errors {
 	filename := p.file.Filename
 	type ranked struct {
-		e        *Error
+		e        *position.Error
 		rank     int
 		expected []string // for plain conflicts: the schema's values
 		found    string
@@ -117,7 +108,7 @@ func convert(err error, p *parsed, schema, data cue.Value) Errors {
 		path := fieldPath(segs)
 		pos := userPos(ce, filename)
 		if keyPos.IsValid() {
-			pos = positionOf(keyPos)
+			pos = cuepos.Of(keyPos)
 		}
 		if pos.File == "" {
 			pos = nearestPos(data, segs, filename)
@@ -130,7 +121,7 @@ func convert(err error, p *parsed, schema, data cue.Value) Errors {
 			order = append(order, path)
 		}
 		if r == nil || rank < r.rank {
-			r = &ranked{e: &Error{Pos: pos, Path: path, Msg: shorten(clean(msg))}, rank: rank}
+			r = &ranked{e: &position.Error{Pos: pos, Path: path, Msg: shorten(clean(msg))}, rank: rank}
 			best[path] = r
 		}
 		if rank == rankConflict && r.rank == rankConflict {
@@ -145,7 +136,7 @@ func convert(err error, p *parsed, schema, data cue.Value) Errors {
 			}
 		}
 	}
-	var out Errors
+	var out position.Errors
 	for _, p := range order {
 		r := best[p]
 		switch {
@@ -158,7 +149,7 @@ func convert(err error, p *parsed, schema, data cue.Value) Errors {
 		out = append(out, r.e)
 	}
 	if len(out) == 0 {
-		out = Errors{errorf(Position{File: displayPath(filename)}, "", "%v", err)}
+		out = position.Errors{position.Errorf(position.Position{File: position.Display(filename)}, "", "%v", err)}
 	}
 	return out
 }
@@ -392,18 +383,16 @@ func fieldPath(segs []string) string {
 
 // userPos picks, among the positions that contributed to an error, the one
 // in the user's file.
-func userPos(ce cueerrors.Error, filename string) Position {
-	for _, p := range append([]token.Pos{ce.Position()}, ce.InputPositions()...) {
-		if p.IsValid() && p.Filename() == filename {
-			return positionOf(p)
-		}
+func userPos(ce cueerrors.Error, filename string) position.Position {
+	if p, ok := cuepos.InFile(ce, filename); ok {
+		return cuepos.Of(p)
 	}
-	return Position{}
+	return position.Position{}
 }
 
 // nearestPos finds the closest enclosing field the user did write, for
 // errors about fields that are missing.
-func nearestPos(data cue.Value, segs []string, filename string) Position {
+func nearestPos(data cue.Value, segs []string, filename string) position.Position {
 	for i := len(segs); i >= 0; i-- {
 		sels := make([]cue.Selector, 0, i)
 		for _, s := range segs[:i] {
@@ -411,8 +400,8 @@ func nearestPos(data cue.Value, segs []string, filename string) Position {
 		}
 		v := data.LookupPath(cue.MakePath(sels...))
 		if p := v.Pos(); v.Exists() && p.IsValid() && p.Filename() == filename {
-			return positionOf(p)
+			return cuepos.Of(p)
 		}
 	}
-	return Position{File: displayPath(filename)}
+	return position.Position{File: position.Display(filename)}
 }

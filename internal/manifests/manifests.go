@@ -1,4 +1,9 @@
-package policy
+// Package manifests finds the Kubernetes manifests a user points jobwq
+// policy at: files, directories walked recursively, kustomization
+// directories (built in-process, as kubectl kustomize would) and standard
+// input. It hands each input's bytes on with the name positions should
+// carry; what is in them is the policy package's business.
+package manifests
 
 import (
 	"errors"
@@ -31,39 +36,37 @@ var manifestExts = []string{".yaml", ".yml", ".json"}
 // `kubectl kustomize DIR` prints, not into the files of the tree.
 const BuiltSuffix = " (kustomize build)"
 
-// CheckPaths checks each path in turn: a file; a directory, whose .yaml,
-// .yml and .json files are read recursively (hidden directories skipped);
-// a directory holding a kustomization, which is built in-process first; or
-// Stdin, read from stdin. A path that cannot be read or parsed is an error.
-func (p *Pack) CheckPaths(paths []string, stdin io.Reader) ([]Result, error) {
-	var out []Result
+// Walk hands each input found under paths to fn, in order, with the name
+// its positions carry: a file; a directory, whose .yaml, .yml and .json
+// files are read recursively (hidden directories skipped); a directory
+// holding a kustomization, built in-process first and named
+// DIR+BuiltSuffix; or Stdin, read from stdin and named StdinName. A path
+// that cannot be read or built, or an error from fn, ends the walk.
+func Walk(paths []string, stdin io.Reader, fn func(name string, data []byte) error) error {
 	for _, path := range paths {
-		rs, err := p.checkPath(path, stdin)
-		if err != nil {
-			return nil, err
+		if err := walk(path, stdin, fn); err != nil {
+			return err
 		}
-		out = append(out, rs...)
 	}
-	return out, nil
+	return nil
 }
 
-func (p *Pack) checkPath(path string, stdin io.Reader) ([]Result, error) {
+func walk(path string, stdin io.Reader, fn func(name string, data []byte) error) error {
 	if path == Stdin {
 		data, err := io.ReadAll(stdin)
 		if err != nil {
-			return nil, fmt.Errorf("read stdin: %w", err)
+			return fmt.Errorf("read stdin: %w", err)
 		}
-		return p.Check(StdinName, data)
+		return fn(StdinName, data)
 	}
 	fi, err := os.Stat(path)
 	if err != nil {
-		return nil, readErr(err)
+		return readErr(err)
 	}
 	if !fi.IsDir() {
-		return p.checkFile(path)
+		return file(path, fn)
 	}
-	var out []Result
-	err = filepath.WalkDir(path, func(name string, d fs.DirEntry, err error) error {
+	return filepath.WalkDir(path, func(name string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return readErr(err)
 		}
@@ -74,40 +77,28 @@ func (p *Pack) checkPath(path string, stdin io.Reader) ([]Result, error) {
 			if !isKustomization(name) {
 				return nil
 			}
-			rs, err := p.checkKustomization(name)
+			out, err := kustree.BuildDir(name)
 			if err != nil {
 				return err
 			}
-			out = append(out, rs...)
+			if err := fn(name+BuiltSuffix, out); err != nil {
+				return err
+			}
 			return filepath.SkipDir
 		}
 		if !slices.Contains(manifestExts, strings.ToLower(filepath.Ext(name))) {
 			return nil
 		}
-		rs, err := p.checkFile(name)
-		if err != nil {
-			return err
-		}
-		out = append(out, rs...)
-		return nil
+		return file(name, fn)
 	})
-	return out, err
 }
 
-func (p *Pack) checkFile(name string) ([]Result, error) {
+func file(name string, fn func(name string, data []byte) error) error {
 	data, err := os.ReadFile(name)
 	if err != nil {
-		return nil, readErr(err)
+		return readErr(err)
 	}
-	return p.Check(name, data)
-}
-
-func (p *Pack) checkKustomization(dir string) ([]Result, error) {
-	out, err := kustree.BuildDir(dir)
-	if err != nil {
-		return nil, err
-	}
-	return p.Check(dir+BuiltSuffix, out)
+	return fn(name, data)
 }
 
 // readErr words a file system error as "read PATH: reason".

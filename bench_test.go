@@ -1,4 +1,4 @@
-package kustree
+package jobwq_test
 
 import (
 	"bufio"
@@ -8,6 +8,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/jobwq/jobwq/internal/kustree"
 	"github.com/jobwq/jobwq/internal/render"
 )
 
@@ -46,7 +47,7 @@ spec:
 		if err != nil {
 			b.Fatal(err)
 		}
-		if err := Write(filepath.Join(dir, fmt.Sprintf("out%d", i)), r.Files); err != nil {
+		if err := kustree.Write(filepath.Join(dir, fmt.Sprintf("out%d", i)), r.Files); err != nil {
 			b.Fatal(err)
 		}
 		if r.Items.Count != 1_000_000 {

@@ -1,12 +1,6 @@
-package render
+package items
 
-import (
-	"crypto/sha256"
-	"encoding/hex"
-	"fmt"
-
-	"github.com/jobwq/jobwq/internal/spec"
-)
+import "fmt"
 
 // ChunkBudget bounds the JSON-escaped size of one chunk of items.
 // Client-side `kubectl apply` copies each ConfigMap into its
@@ -14,26 +8,26 @@ import (
 // together may hold 256 KiB; the rest is left for metadata.
 const ChunkBudget = 200 << 10
 
-// ItemSet is what the templates learn about the items: how many, their
-// digest, and the chunk files that carry them to the seeder.
-type ItemSet struct {
+// ChunkName is the name of chunk i: its key in the seeder's items volume.
+// Names sort in seeding order.
+func ChunkName(i int) string { return fmt.Sprintf("%04d", i) }
+
+// A Set is an item set taken apart for a build: how many items, their
+// digest, and the chunk files (items, each ending in "\n") that carry them
+// to the seeder.
+type Set struct {
 	Count  int
-	Digest string // "sha256:<hex>" of all items, each ending in "\n"
+	Digest string
 	Chunks [][]byte
 }
 
-// ChunkName is the file name of chunk i inside the seeder's items volume;
-// names sort in seeding order.
-func ChunkName(i int) string { return fmt.Sprintf("%04d", i) }
-
-// CollectItems streams the spec's items once: it checks, counts, hashes and
-// chunks them. Errors point at the offending item.
-func CollectItems(w *spec.WorkQueue) (*ItemSet, error) {
-	h := sha256.New()
-	set := &ItemSet{}
+// Collect reads seq once: it counts, hashes and chunks the items.
+func Collect(seq Seq) (*Set, error) {
+	d := NewDigest()
+	set := &Set{}
 	var cur []byte
 	curSize := 0
-	for item, err := range w.Items() {
+	for item, err := range seq {
 		if err != nil {
 			return nil, err
 		}
@@ -45,14 +39,12 @@ func CollectItems(w *spec.WorkQueue) (*ItemSet, error) {
 		cur = append(cur, item...)
 		cur = append(cur, '\n')
 		curSize += size
-		h.Write([]byte(item))
-		h.Write([]byte{'\n'})
-		set.Count++
+		d.Add(item)
 	}
 	if len(cur) > 0 {
 		set.Chunks = append(set.Chunks, cur)
 	}
-	set.Digest = "sha256:" + hex.EncodeToString(h.Sum(nil))
+	set.Count, set.Digest = d.Count(), d.String()
 	return set, nil
 }
 

@@ -1,0 +1,167 @@
+package conformance
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/aymanbagabas/go-udiff"
+	"sigs.k8s.io/yaml"
+
+	"github.com/jobwq/jobwq/internal/kubetest"
+	"github.com/jobwq/jobwq/internal/kustree"
+	"github.com/jobwq/jobwq/internal/policy"
+	"github.com/jobwq/jobwq/internal/render"
+)
+
+// The tools below judge what jobwq renders in-process, without the API
+// server: kubectl's kustomize, kube-score and jobwq's own policy.
+
+var renderSpecs = []string{"../../examples/fruits", "../render/testdata/full/workqueue.yaml"}
+
+func renderSpec(t testing.TB, path string) *render.Rendered {
+	t.Helper()
+	r, err := render.File(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// TestBuildMatchesKubectl holds jobwq render to its promise: the
+// in-process build is byte-for-byte what `kubectl kustomize` prints for
+// the tree jobwq build writes.
+func TestBuildMatchesKubectl(t *testing.T) {
+	kubectl, err := exec.LookPath("kubectl")
+	if err != nil {
+		t.Fatal("kubectl is required: render must match its embedded kustomize")
+	}
+	for _, s := range renderSpecs {
+		files := renderSpec(t, s).Files
+		dir := filepath.Join(t.TempDir(), "tree")
+		if err := kustree.Write(dir, files); err != nil {
+			t.Fatal(err)
+		}
+		for _, v := range render.Variants {
+			t.Run(filepath.Base(s)+"/"+v, func(t *testing.T) {
+				want, err := exec.Command(kubectl, "kustomize", filepath.Join(dir, "overlays", v)).Output()
+				if err != nil {
+					t.Fatalf("kubectl kustomize: %v", err)
+				}
+				got, err := kustree.Build(files, "overlays/"+v)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !bytes.Equal(got, want) {
+					t.Errorf("in-process build differs from kubectl kustomize:\n%s", udiff.Unified("kubectl", "jobwq", string(want), string(got)))
+				}
+				fromDisk, err := kustree.BuildDir(filepath.Join(dir, "overlays", v))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !bytes.Equal(fromDisk, want) {
+					t.Errorf("build from disk differs from kubectl kustomize")
+				}
+			})
+		}
+	}
+}
+
+// TestOverlaysCarryNamespaceAndLabels: the spec's namespace and labels reach
+// every object of every variant, the overlay's broker workload included.
+func TestOverlaysCarryNamespaceAndLabels(t *testing.T) {
+	files := renderSpec(t, "../render/testdata/full/workqueue.yaml").Files
+	for _, v := range render.Variants {
+		out, err := kustree.Build(files, "overlays/"+v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, doc := range strings.Split(string(out), "\n---\n") {
+			var obj struct {
+				Kind     string
+				Metadata struct {
+					Name, Namespace string
+					Labels          map[string]string
+				}
+			}
+			if err := yaml.Unmarshal([]byte(doc), &obj); err != nil {
+				t.Fatal(err)
+			}
+			if obj.Metadata.Namespace != "media" || obj.Metadata.Labels["team"] != "imaging" {
+				t.Errorf("%s: %s %s has namespace %q and labels %v", v, obj.Kind, obj.Metadata.Name, obj.Metadata.Namespace, obj.Metadata.Labels)
+			}
+		}
+	}
+}
+
+// TestKubeScoreNoCritical is the yardstick for production-grade defaults:
+// kube-score v1.20.0 reports no CRITICAL on any variant.
+func TestKubeScoreNoCritical(t *testing.T) {
+	bin := kubetest.KubeScore(t)
+	for _, s := range renderSpecs {
+		files := renderSpec(t, s).Files
+		for _, v := range render.Variants {
+			t.Run(filepath.Base(s)+"/"+v, func(t *testing.T) {
+				out, err := kustree.Build(files, "overlays/"+v)
+				if err != nil {
+					t.Fatal(err)
+				}
+				path := filepath.Join(t.TempDir(), v+".yaml")
+				if err := os.WriteFile(path, out, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				// kube-score exits 1 on CRITICAL, which the output shows.
+				report, _ := exec.Command(bin, "score", "--output-format", "ci", path).CombinedOutput()
+				if len(report) == 0 {
+					t.Fatal("kube-score printed nothing")
+				}
+				for _, line := range strings.Split(string(report), "\n") {
+					if strings.HasPrefix(line, "[CRITICAL]") {
+						t.Error(line)
+					}
+				}
+			})
+		}
+	}
+}
+
+// TestRenderedOutputPassesPolicy: jobwq's own output, every overlay of
+// every example, passes its own policy with --spec on: the worker Job's
+// completions are the item count.
+func TestRenderedOutputPassesPolicy(t *testing.T) {
+	examples, _ := filepath.Glob("../../examples/*")
+	if len(examples) == 0 {
+		t.Fatal("no examples")
+	}
+	for _, ex := range examples {
+		if fi, err := os.Stat(ex); err != nil || !fi.IsDir() {
+			continue
+		}
+		r := renderSpec(t, ex)
+		p, err := policy.Compile(policy.Options{Spec: &policy.Spec{Path: r.Spec.Path, Items: r.Items.Count}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, variant := range render.Variants {
+			t.Run(filepath.Base(ex)+"/"+variant, func(t *testing.T) {
+				out, err := kustree.Build(r.Files, "overlays/"+variant)
+				if err != nil {
+					t.Fatal(err)
+				}
+				rs, err := p.Check(variant+".yaml", out)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(rs) < 8 {
+					t.Errorf("only %d objects checked", len(rs))
+				}
+				for _, f := range policy.Findings(rs) {
+					t.Errorf("%s: %s %s: %s (%s)", f.Pos, f.Severity, f.Rule, f.Message, f.Object)
+				}
+			})
+		}
+	}
+}

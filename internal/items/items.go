@@ -1,0 +1,143 @@
+// Package items is everything jobwq knows about a run's items, in one
+// place: the line format and what makes one item valid, the sources items
+// are read from (a file, the seeding pod's directory of chunks, standard
+// input, a list in memory), the digest that identifies an item set, and
+// the chunks that carry the items to the seeder in ConfigMaps.
+//
+// The digest is the contract that makes seeding exactly-once: jobwq build
+// writes it into the Jobs, the seeder computes it from what it reads and
+// seals the queue with it, and a queue sealed with another digest is
+// refused. It is formed here and nowhere else.
+//
+// Items never pass through the CUE evaluator: they are streamed, counted
+// and hashed in Go, so a million of them cost what reading them costs.
+package items
+
+import (
+	"bufio"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"iter"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/jobwq/jobwq/internal/position"
+)
+
+// MaxBytes bounds one item. Items travel to the seeder in ConfigMaps whose
+// client-side apply annotation is capped at 256 KiB, and JSON may escape a
+// byte into six; 16 KiB keeps any item well inside one chunk.
+const MaxBytes = 16 << 10
+
+// Check returns what is wrong with one item, or "" when it is valid.
+func Check(s string) string {
+	switch {
+	case s == "":
+		return "empty item: every item must be a non-empty string"
+	case len(s) > MaxBytes:
+		return fmt.Sprintf("item is %d bytes, at most %d are allowed", len(s), MaxBytes)
+	case strings.ContainsAny(s, "\r\n"):
+		return "item contains a line break: items are single lines"
+	case !utf8.ValidString(s):
+		return "item is not valid UTF-8"
+	}
+	return ""
+}
+
+// Seq is a stream of items in order. A bad item or a failed read ends it
+// with an error; a bad item's error is a *position.Error naming its line.
+type Seq = iter.Seq2[string, error]
+
+// List streams items held in memory. They are not checked: whoever built
+// the list did.
+func List(items []string) Seq {
+	return func(yield func(string, error) bool) {
+		for _, it := range items {
+			if !yield(it, nil) {
+				return
+			}
+		}
+	}
+}
+
+// Read streams one item per line from r, checking each; name stands for r
+// in error positions. A last line without a newline counts, "\r\n" endings
+// are accepted, and an empty input is an error.
+func Read(r io.Reader, name string) Seq {
+	return func(yield func(string, error) bool) { read(r, name, yield) }
+}
+
+func read(r io.Reader, name string, yield func(string, error) bool) {
+	br := bufio.NewReaderSize(r, 64<<10)
+	n := 0
+	for line := 1; ; line++ {
+		s, err := br.ReadSlice('\n')
+		if errors.Is(err, bufio.ErrBufferFull) {
+			yield("", position.Errorf(position.Position{File: name, Line: line, Column: 1}, "",
+				"item is longer than %d bytes", MaxBytes))
+			return
+		}
+		if err != nil && err != io.EOF {
+			yield("", fmt.Errorf("read %s: %w", name, err))
+			return
+		}
+		if len(s) == 0 && err == io.EOF {
+			if n == 0 {
+				yield("", position.Errorf(position.Position{File: name}, "", "no items: the file is empty"))
+			}
+			return
+		}
+		item := strings.TrimSuffix(strings.TrimSuffix(string(s), "\n"), "\r")
+		if msg := Check(item); msg != "" {
+			if item == "" {
+				msg = "empty item (blank line): every line must hold one item"
+			}
+			yield("", position.Errorf(position.Position{File: name, Line: line, Column: 1}, "", "%s", msg))
+			return
+		}
+		n++
+		if !yield(item, nil) || err == io.EOF {
+			return
+		}
+	}
+}
+
+// A Digest identifies an item set: sha256 over every item followed by a
+// newline, written "sha256:<hex>". Two sets have the same digest exactly
+// when they hold the same items in the same order.
+type Digest struct {
+	h hash.Hash
+	n int
+}
+
+// NewDigest starts a digest of no items.
+func NewDigest() *Digest { return &Digest{h: sha256.New()} }
+
+// Add adds the next item.
+func (d *Digest) Add(item string) {
+	io.WriteString(d.h, item)
+	d.h.Write([]byte{'\n'})
+	d.n++
+}
+
+// Count is how many items were added.
+func (d *Digest) Count() int { return d.n }
+
+// String is the digest of the items added so far.
+func (d *Digest) String() string { return "sha256:" + hex.EncodeToString(d.h.Sum(nil)) }
+
+// DigestOf reads seq to its end and returns its digest and count.
+func DigestOf(seq Seq) (digest string, count int, err error) {
+	d := NewDigest()
+	for it, err := range seq {
+		if err != nil {
+			return "", 0, err
+		}
+		d.Add(it)
+	}
+	return d.String(), d.Count(), nil
+}

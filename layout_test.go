@@ -1,0 +1,91 @@
+package jobwq_test
+
+import (
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/jobwq/jobwq/"
+
+// allowedImports is the package graph of jobwq: for each package, the
+// packages of this module it may import (its non-test files). Data flows
+// one way: spec → items → render (CUE) → kustree → the CLI; manifests →
+// policy → report; and the programs that run in pods (broker, local) sit
+// beside it and know nothing of specs, CUE or kustomize. A package or an
+// edge that is not listed fails TestImportGraph: add it here on purpose,
+// or not at all.
+var allowedImports = map[string][]string{
+	"cmd/jobwq":                {"internal/cli"},
+	"cue":                      nil,
+	"schemas":                  nil,
+	"internal/exitcode":        nil,
+	"internal/position":        nil,
+	"internal/position/cuepos": {"internal/position"},
+	"internal/items":           {"internal/position"},
+	"internal/spec":            {"internal/items", "internal/position", "internal/position/cuepos", "schemas"},
+	"internal/render":          {"cue", "internal/exitcode", "internal/items", "internal/spec"},
+	"internal/kustree":         nil,
+	"internal/manifests":       {"internal/kustree"},
+	"internal/policy":          {"internal/position", "internal/position/cuepos", "schemas"},
+	"internal/report":          {"internal/policy", "internal/position"},
+	"internal/broker":          {"internal/exitcode", "internal/items"},
+	"internal/local":           {"internal/exitcode"},
+	"internal/cli": {
+		"internal/broker", "internal/exitcode", "internal/items", "internal/kustree", "internal/local",
+		"internal/manifests", "internal/policy", "internal/position", "internal/render", "internal/report", "internal/spec",
+	},
+	// Test helpers for the real components.
+	"internal/brokertest": nil,
+	"internal/kubetest":   nil,
+	// Packages of tests only.
+	"":                     nil,
+	"internal/conformance": nil,
+}
+
+// inPods are the packages the seeding and worker pods run: they must not
+// link the CUE evaluator, kustomize or the Kubernetes API machinery, which
+// cost every pod start time and memory.
+var inPods = []string{"internal/broker", "internal/items", "internal/exitcode", "internal/position"}
+
+var heavy = []string{"cuelang.org/", "sigs.k8s.io/kustomize/", "k8s.io/"}
+
+func goList(t *testing.T, args ...string) []string {
+	t.Helper()
+	out, err := exec.Command("go", append([]string{"list"}, args...)...).Output()
+	if err != nil {
+		t.Fatalf("go list %s: %v", strings.Join(args, " "), err)
+	}
+	return strings.Split(strings.TrimSpace(string(out)), "\n")
+}
+
+func TestImportGraph(t *testing.T) {
+	for _, line := range goList(t, "-f", "{{.ImportPath}} {{join .Imports \" \"}}", "./...") {
+		fields := strings.Fields(line)
+		pkg := strings.TrimPrefix(strings.TrimPrefix(fields[0], strings.TrimSuffix(module, "/")), "/")
+		allowed, known := allowedImports[pkg]
+		if !known {
+			t.Errorf("package %q is not in allowedImports: add it with the imports it may have", pkg)
+			continue
+		}
+		for _, imp := range fields[1:] {
+			dep, ours := strings.CutPrefix(imp, module)
+			if ours && !slices.Contains(allowed, dep) {
+				t.Errorf("%s imports %s, which the package graph does not allow", pkg, dep)
+			}
+		}
+	}
+}
+
+func TestPodPackagesStayLight(t *testing.T) {
+	for _, pkg := range inPods {
+		for _, dep := range goList(t, "-deps", "./"+pkg) {
+			for _, h := range heavy {
+				if strings.HasPrefix(dep, h) {
+					t.Errorf("%s depends on %s: the programs in pods must not", pkg, dep)
+				}
+			}
+		}
+	}
+}
