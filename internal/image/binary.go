@@ -5,6 +5,7 @@ import (
 	"debug/elf"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
@@ -31,15 +32,16 @@ var ErrNotStatic = errors.New("not a static linux executable")
 // linux Go executable passes: the image has no dynamic loader or C library,
 // and its platform is read from the binary instead of being asked for.
 func Inspect(path string) (Binary, error) {
-	f, err := elf.Open(path)
+	file, err := os.Open(path)
 	if err != nil {
-		var fe *elf.FormatError
-		if errors.As(err, &fe) {
-			return Binary{}, fmt.Errorf("%s: %w: not an ELF file (a darwin or windows build?)", path, ErrNotStatic)
-		}
 		return Binary{}, err
 	}
-	defer f.Close()
+	defer file.Close()
+	f, err := elf.NewFile(file)
+	if err != nil {
+		// Too short or the wrong magic: a script, a Mach-O or PE file.
+		return Binary{}, fmt.Errorf("%s: %w: not an ELF file (a script, or a darwin or windows build?)", path, ErrNotStatic)
+	}
 	if f.Type != elf.ET_EXEC && f.Type != elf.ET_DYN {
 		return Binary{}, fmt.Errorf("%s: %w: ELF type %s", path, ErrNotStatic, f.Type)
 	}

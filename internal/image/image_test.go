@@ -359,20 +359,30 @@ func TestWriteLayout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(im.Manifests) != 1 {
-		t.Fatalf("index.json lists %d manifests, want 1", len(im.Manifests))
-	}
-	desc := im.Manifests[0]
-	if got := desc.Annotations["org.opencontainers.image.ref.name"]; got != image.LayoutTag {
-		t.Errorf("ref.name %q, want %q", got, image.LayoutTag)
+	built, err := idx.IndexManifest()
+	if err != nil {
+		t.Fatal(err)
 	}
 	want, err := idx.Digest()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if desc.Digest != want {
-		t.Errorf("index.json names %s, want the built index %s", desc.Digest, want)
+	// index.json names the index latest, and each platform's image by
+	// its platform.
+	type entry struct{ Name, Digest string }
+	wantEntries := []entry{
+		{"latest", want.String()},
+		{"linux-amd64", built.Manifests[0].Digest.String()},
+		{"linux-arm64", built.Manifests[1].Digest.String()},
 	}
+	var entries []entry
+	for _, d := range im.Manifests {
+		entries = append(entries, entry{d.Annotations["org.opencontainers.image.ref.name"], d.Digest.String()})
+	}
+	if diff := cmp.Diff(wantEntries, entries); diff != "" {
+		t.Errorf("index.json (-want +got):\n%s", diff)
+	}
+	desc := im.Manifests[0]
 	read, err := top.ImageIndex(desc.Digest)
 	if err != nil {
 		t.Fatal(err)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -15,9 +16,16 @@ import (
 )
 
 // LayoutTag is the name the image index carries in an OCI layout's
-// index.json (org.opencontainers.image.ref.name): skopeo and umoci address
-// it as oci:DIR:latest and DIR:latest.
+// index.json (org.opencontainers.image.ref.name): skopeo addresses it as
+// oci:DIR:latest, umoci as DIR:latest.
 const LayoutTag = "latest"
+
+// PlatformTag is the name each platform's image also carries in index.json,
+// such as linux-arm64: umoci (0.4) refuses a tag that leads to more than one
+// image, so a multi-arch layout names each platform's image too.
+func PlatformTag(p v1.Platform) string {
+	return strings.ReplaceAll(p.String(), "/", "-")
+}
 
 // WriteLayout writes idx as an OCI image layout at dir. The layout is built
 // beside dir and renamed into place, so dir never holds half an image. An
@@ -39,13 +47,7 @@ func WriteLayout(dir string, idx v1.ImageIndex) error {
 	if err := os.Chmod(tmp, 0o755); err != nil {
 		return err
 	}
-	p, err := layout.Write(tmp, empty.Index)
-	if err != nil {
-		return fmt.Errorf("write OCI layout: %w", err)
-	}
-	if err := p.AppendIndex(idx, layout.WithAnnotations(map[string]string{
-		"org.opencontainers.image.ref.name": LayoutTag,
-	})); err != nil {
+	if err := writeLayout(tmp, idx); err != nil {
 		return fmt.Errorf("write OCI layout: %w", err)
 	}
 	if err := os.RemoveAll(dir); err != nil {
@@ -53,6 +55,36 @@ func WriteLayout(dir string, idx v1.ImageIndex) error {
 	}
 	return os.Rename(tmp, dir)
 }
+
+func writeLayout(dir string, idx v1.ImageIndex) error {
+	p, err := layout.Write(dir, empty.Index)
+	if err != nil {
+		return err
+	}
+	if err := p.AppendIndex(idx, layout.WithAnnotations(map[string]string{refName: LayoutTag})); err != nil {
+		return err
+	}
+	im, err := idx.IndexManifest()
+	if err != nil {
+		return err
+	}
+	if len(im.Manifests) < 2 {
+		return nil
+	}
+	// The blobs are written; only index.json gains entries.
+	for _, desc := range im.Manifests {
+		if desc.Platform == nil {
+			continue
+		}
+		desc.Annotations = map[string]string{refName: PlatformTag(*desc.Platform)}
+		if err := p.AppendDescriptor(desc); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+const refName = "org.opencontainers.image.ref.name"
 
 // replaceable refuses to overwrite anything but nothing, an empty directory
 // or an earlier OCI layout.

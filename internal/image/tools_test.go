@@ -1,0 +1,161 @@
+package image_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/jobwq/jobwq/internal/image"
+)
+
+// needTool returns the path of a program the test needs. .ci/run installs
+// skopeo and umoci, so in CI (CI=true, as GitHub Actions sets it) a missing
+// one fails the test; elsewhere it is skipped with the command to install it.
+func needTool(t *testing.T, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err == nil {
+		return p
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatalf("%s is required in CI (.ci/run installs it): %v", name, err)
+	}
+	t.Skipf("%s not installed (apt-get install -y skopeo umoci)", name)
+	return ""
+}
+
+func run(t *testing.T, dir, prog string, args ...string) []byte {
+	t.Helper()
+	cmd := exec.Command(prog, args...)
+	cmd.Dir = dir
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", prog, strings.Join(args, " "), err, stderr.Bytes())
+	}
+	return out
+}
+
+// TestLayoutReadByOtherTools is what a user does: build a static jobwq as
+// the release does, let it write its own image as an OCI layout, and read
+// that with skopeo and umoci. The binary umoci unpacks must run and report
+// the same version as the binary that went in.
+func TestLayoutReadByOtherTools(t *testing.T) {
+	skopeo := needTool(t, "skopeo")
+	umoci := needTool(t, "umoci")
+
+	modRoot := strings.TrimSpace(string(run(t, ".", "go", "list", "-m", "-f", "{{.Dir}}")))
+	dir := t.TempDir()
+	jobwq := filepath.Join(dir, "jobwq")
+	goBuild(t, jobwq, filepath.Join(modRoot, "cmd", "jobwq"), "linux", runtime.GOARCH,
+		"-X github.com/jobwq/jobwq/internal/version.release=v0.0.0-imagetest")
+	wantVersion := string(run(t, dir, jobwq, "version"))
+	if !strings.HasPrefix(wantVersion, "jobwq v0.0.0-imagetest ") {
+		t.Fatalf("jobwq version = %q, want the release version set by -X", wantVersion)
+	}
+
+	// No --binary: the running jobwq, a static linux binary, goes in.
+	digest := strings.TrimSpace(string(run(t, dir, jobwq, "image", "--oci-layout", "oci")))
+
+	var inspected struct {
+		Digest       string
+		Architecture string
+		Os           string
+		Layers       []string
+	}
+	if err := json.Unmarshal(run(t, dir, skopeo, "inspect", "oci:oci:"+image.LayoutTag), &inspected); err != nil {
+		t.Fatal(err)
+	}
+	if inspected.Digest != digest || inspected.Architecture != runtime.GOARCH || inspected.Os != "linux" || len(inspected.Layers) != 1 {
+		t.Errorf("skopeo inspect: %+v, want digest %s, linux/%s, one layer", inspected, digest, runtime.GOARCH)
+	}
+	var config struct {
+		Config struct {
+			User       string
+			Entrypoint []string
+		} `json:"config"`
+	}
+	if err := json.Unmarshal(run(t, dir, skopeo, "inspect", "--config", "oci:oci:"+image.LayoutTag), &config); err != nil {
+		t.Fatal(err)
+	}
+	if config.Config.User != "10001:10001" || !cmp.Equal(config.Config.Entrypoint, []string{"/jobwq"}) {
+		t.Errorf("skopeo inspect --config: %+v, want user 10001:10001 and entrypoint /jobwq", config.Config)
+	}
+
+	unpackAndRun(t, umoci, dir, "oci:"+image.LayoutTag, "bundle", wantVersion)
+
+	// A multi-arch layout: this platform's jobwq beside a small program for
+	// another one (a second 48 MB cross build would only cost time). skopeo
+	// picks this platform from the index; umoci is given its platform tag.
+	other := "arm64"
+	if runtime.GOARCH == "arm64" {
+		other = "amd64"
+	}
+	self, err := image.Inspect(jobwq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx, err := image.Build([]image.Binary{self, inspect(t, probe(t, other))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := image.WriteLayout(filepath.Join(dir, "multi"), idx); err != nil {
+		t.Fatal(err)
+	}
+	var raw struct {
+		Manifests []struct{ Platform struct{ Architecture string } }
+	}
+	if err := json.Unmarshal(run(t, dir, skopeo, "inspect", "--raw", "oci:multi:"+image.LayoutTag), &raw); err != nil {
+		t.Fatal(err)
+	}
+	if len(raw.Manifests) != 2 {
+		t.Errorf("skopeo inspect --raw: %d manifests in the index, want 2", len(raw.Manifests))
+	}
+	inspected.Architecture = ""
+	if err := json.Unmarshal(run(t, dir, skopeo, "inspect", "oci:multi:"+image.LayoutTag), &inspected); err != nil {
+		t.Fatal(err)
+	}
+	if inspected.Architecture != runtime.GOARCH {
+		t.Errorf("skopeo inspect of the multi-arch layout chose %s, want %s", inspected.Architecture, runtime.GOARCH)
+	}
+	unpackAndRun(t, umoci, dir, "multi:"+image.PlatformTag(self.Platform), "bundle-multi", wantVersion)
+}
+
+// unpackAndRun unpacks ref with umoci into dir/bundle, checks the runtime
+// config umoci derives from the image, and runs the unpacked jobwq version.
+func unpackAndRun(t *testing.T, umoci, dir, ref, bundle, wantVersion string) {
+	t.Helper()
+	args := []string{"unpack", "--image", ref}
+	if os.Geteuid() != 0 {
+		args = append(args, "--rootless")
+	}
+	run(t, dir, umoci, append(args, bundle)...)
+	var config struct {
+		Process struct {
+			User struct{ UID, GID int }
+			Args []string
+		}
+	}
+	b, err := os.ReadFile(filepath.Join(dir, bundle, "config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &config); err != nil {
+		t.Fatal(err)
+	}
+	if config.Process.User.UID != 10001 || config.Process.User.GID != 10001 || !cmp.Equal(config.Process.Args, []string{"/jobwq"}) {
+		t.Errorf("umoci unpack %s: process %+v, want uid and gid 10001 running /jobwq", ref, config.Process)
+	}
+	got := string(run(t, dir, filepath.Join(dir, bundle, "rootfs", "jobwq"), "version"))
+	if diff := cmp.Diff(wantVersion, got); diff != "" {
+		t.Errorf("umoci unpack %s: version of the unpacked binary (-want +got):\n%s", ref, diff)
+	}
+}
