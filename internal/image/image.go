@@ -16,6 +16,7 @@ package image
 
 import (
 	"archive/tar"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -57,7 +58,7 @@ var (
 // platform. Two binaries for the same platform are an error.
 func Build(bins []Binary) (v1.ImageIndex, error) {
 	if len(bins) == 0 {
-		return nil, fmt.Errorf("no binaries to build an image from")
+		return nil, errors.New("no binaries to build an image from")
 	}
 	bins = slices.Clone(bins)
 	slices.SortFunc(bins, func(a, b Binary) int { return strings.Compare(a.Platform.String(), b.Platform.String()) })
@@ -70,7 +71,7 @@ func Build(bins []Binary) (v1.ImageIndex, error) {
 	for _, b := range bins {
 		img, err := buildImage(b)
 		if err != nil {
-			return nil, fmt.Errorf("image for %s: %w", b.Path, err)
+			return nil, fmt.Errorf("%s: %w", b.Path, err)
 		}
 		p := b.Platform
 		idx = mutate.AppendManifests(idx, mutate.IndexAddendum{
@@ -158,7 +159,11 @@ func layerOpener(path string, size int64, mtime time.Time) tarball.Opener {
 		pr, pw := io.Pipe()
 		go func() {
 			defer f.Close()
-			pw.CloseWithError(writeLayer(pw, f, size, mtime))
+			if err := writeLayer(pw, f, size, mtime); err != nil {
+				pw.CloseWithError(fmt.Errorf("%s: %w", path, err))
+				return
+			}
+			pw.Close()
 		}()
 		return pr, nil
 	}
@@ -179,7 +184,7 @@ func writeLayer(w io.Writer, bin io.Reader, size int64, mtime time.Time) error {
 		}
 		n, err := io.Copy(tw, r)
 		if err == nil && n != size {
-			err = fmt.Errorf("%s: read %d bytes, want %d (did it change while the image was built?)", name, n, size)
+			err = fmt.Errorf("read %d bytes, want %d (did it change while the image was built?)", n, size)
 		}
 		return err
 	}

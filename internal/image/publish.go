@@ -48,7 +48,7 @@ func WriteLayout(dir string, idx v1.ImageIndex) error {
 		return err
 	}
 	if err := writeLayout(tmp, idx); err != nil {
-		return fmt.Errorf("write OCI layout: %w", err)
+		return err
 	}
 	if err := os.RemoveAll(dir); err != nil {
 		return err
