@@ -2,15 +2,27 @@ package image_test
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
+	"errors"
+	"io"
+	"log"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/registry"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/jobwq/jobwq/internal/image"
 )
@@ -29,6 +41,113 @@ func needTool(t *testing.T, name string) string {
 	}
 	t.Skipf("%s not installed (apt-get install -y skopeo umoci)", name)
 	return ""
+}
+
+// jobwqBinary builds jobwq for this platform as the release does (static,
+// -trimpath, a release version), once per test binary.
+func jobwqBinary(t *testing.T) string {
+	t.Helper()
+	jobwqBuild.Do(func() {
+		modRoot := strings.TrimSpace(string(run(t, ".", "go", "list", "-m", "-f", "{{.Dir}}")))
+		dir, err := os.MkdirTemp("", "jobwq-image-jobwq-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := filepath.Join(dir, "jobwq")
+		goBuild(t, out, filepath.Join(modRoot, "cmd", "jobwq"), "linux", runtime.GOARCH,
+			"-X github.com/jobwq/jobwq/internal/version.release=v0.0.0-imagetest")
+		jobwqBuild.path = out
+	})
+	if jobwqBuild.path == "" {
+		t.Fatal("building jobwq failed in an earlier test")
+	}
+	return jobwqBuild.path
+}
+
+var jobwqBuild struct {
+	sync.Once
+	path string
+}
+
+// TestPushWithDockerConfig runs jobwq image --push as a user would, against
+// a registry that demands the credentials of a Docker config file.
+func TestPushWithDockerConfig(t *testing.T) {
+	jobwq := jobwqBinary(t)
+	const user, password = "ci-bot", "s3cret"
+	var authorized atomic.Int32
+	reg := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if u, p, ok := r.BasicAuth(); !ok || u != user || p != password {
+			w.Header().Set("WWW-Authenticate", `Basic realm="test"`)
+			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			return
+		}
+		authorized.Add(1)
+		reg.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	host := strings.TrimPrefix(srv.URL, "http://")
+
+	dir := t.TempDir()
+	dockerConfig := filepath.Join(dir, "docker")
+	if err := os.Mkdir(dockerConfig, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	auth := base64.StdEncoding.EncodeToString([]byte(user + ":" + password))
+	if err := os.WriteFile(filepath.Join(dockerConfig, "config.json"),
+		[]byte(`{"auths":{"`+host+`":{"auth":"`+auth+`"}}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	ref := host + "/tools/jobwq:v0.0.0-imagetest"
+	cmd := exec.Command(jobwq, "image", "--push", ref)
+	cmd.Env = append(os.Environ(), "DOCKER_CONFIG="+dockerConfig)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("jobwq image --push: %v\n%s", err, stderr.Bytes())
+	}
+	if authorized.Load() == 0 {
+		t.Fatal("the registry saw no request with the Docker config's credentials")
+	}
+	// The same binary gives the same digest, whether pushed or written.
+	digest := strings.TrimSpace(string(run(t, dir, jobwq, "image", "--oci-layout", "oci")))
+	if got, want := strings.TrimSpace(string(out)), ref+"@"+digest; got != want {
+		t.Errorf("jobwq image --push printed %q, want %q", got, want)
+	}
+
+	pulled, err := remote.Index(mustParse(t, ref), remote.WithAuth(&authn.Basic{Username: user, Password: password}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d, err := pulled.Digest(); err != nil || d.String() != digest {
+		t.Errorf("the registry holds %v (%v) at %s, want %s", d, err, ref, digest)
+	}
+
+	// Without the credentials the push fails with exit status 2 and one line.
+	cmd = exec.Command(jobwq, "image", "--push", ref)
+	cmd.Env = append(os.Environ(), "DOCKER_CONFIG="+t.TempDir())
+	stderr.Reset()
+	cmd.Stderr = &stderr
+	err = cmd.Run()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 2 {
+		t.Fatalf("jobwq image --push without credentials: %v, want exit status 2", err)
+	}
+	lines := strings.Split(strings.TrimSuffix(stderr.String(), "\n"), "\n")
+	if len(lines) != 2 || !strings.HasPrefix(lines[0], "jobwq image: sha256:") || !strings.HasPrefix(lines[1], "jobwq: image: push "+ref+": ") {
+		t.Errorf("stderr without credentials:\n%s\nwant the digest line, then one error line naming the push", stderr.Bytes())
+	}
+}
+
+func mustParse(t *testing.T, ref string) name.Reference {
+	t.Helper()
+	r, err := name.ParseReference(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
 }
 
 func run(t *testing.T, dir, prog string, args ...string) []byte {
@@ -52,11 +171,8 @@ func TestLayoutReadByOtherTools(t *testing.T) {
 	skopeo := needTool(t, "skopeo")
 	umoci := needTool(t, "umoci")
 
-	modRoot := strings.TrimSpace(string(run(t, ".", "go", "list", "-m", "-f", "{{.Dir}}")))
 	dir := t.TempDir()
-	jobwq := filepath.Join(dir, "jobwq")
-	goBuild(t, jobwq, filepath.Join(modRoot, "cmd", "jobwq"), "linux", runtime.GOARCH,
-		"-X github.com/jobwq/jobwq/internal/version.release=v0.0.0-imagetest")
+	jobwq := jobwqBinary(t)
 	wantVersion := string(run(t, dir, jobwq, "version"))
 	if !strings.HasPrefix(wantVersion, "jobwq v0.0.0-imagetest ") {
 		t.Fatalf("jobwq version = %q, want the release version set by -X", wantVersion)
