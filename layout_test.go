@@ -32,9 +32,12 @@ var allowedImports = map[string][]string{
 	"internal/report":          {"internal/policy", "internal/position"},
 	"internal/broker":          {"internal/exitcode", "internal/items"},
 	"internal/local":           {"internal/exitcode"},
+	"internal/version":         nil,
+	"internal/image":           nil,
 	"internal/cli": {
-		"internal/broker", "internal/exitcode", "internal/items", "internal/kustree", "internal/local",
+		"internal/broker", "internal/exitcode", "internal/image", "internal/items", "internal/kustree", "internal/local",
 		"internal/manifests", "internal/policy", "internal/position", "internal/render", "internal/report", "internal/spec",
+		"internal/version",
 	},
 	// Test helpers for the real components.
 	"internal/brokertest": nil,
@@ -47,7 +50,7 @@ var allowedImports = map[string][]string{
 // inPods are the packages the seeding and worker pods run: they must not
 // link the CUE evaluator, kustomize or the Kubernetes API machinery, which
 // cost every pod start time and memory.
-var inPods = []string{"internal/broker", "internal/items", "internal/exitcode", "internal/position"}
+var inPods = []string{"internal/broker", "internal/items", "internal/exitcode", "internal/position", "internal/version"}
 
 var heavy = []string{"cuelang.org/", "sigs.k8s.io/kustomize/", "k8s.io/"}
 

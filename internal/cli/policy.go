@@ -2,7 +2,6 @@ package cli
 
 import (
 	"fmt"
-	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -12,6 +11,7 @@ import (
 	"github.com/jobwq/jobwq/internal/manifests"
 	"github.com/jobwq/jobwq/internal/policy"
 	"github.com/jobwq/jobwq/internal/report"
+	"github.com/jobwq/jobwq/internal/version"
 )
 
 const policyDoc = `Check Kubernetes manifests against jobwq's policy pack.
@@ -162,11 +162,11 @@ func listRules(cmd *cobra.Command, pack *policy.Pack) error {
 	return tw.Flush()
 }
 
-// moduleVersion is jobwq's version for reports, without the Go version.
+// moduleVersion is jobwq's version for reports; a build that carries none
+// reports none.
 func moduleVersion() string {
-	f := strings.Fields(versionString())
-	if len(f) >= 2 && !slices.Contains([]string{"(devel)", "(unknown"}, f[1]) {
-		return f[1]
+	if v := version.Get().Version; v != version.Devel {
+		return v
 	}
 	return ""
 }

@@ -105,6 +105,7 @@ Exit codes: 0 ok, 1 findings (invalid spec, policy violation, drift),
 		newStatusCmd(),
 		newRunCmd(),
 		newInstallCmd(),
+		newImageCmd(),
 		newVersionCmd(),
 	)
 	return root

@@ -1,0 +1,141 @@
+package cli
+
+import (
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/spf13/cobra"
+
+	"github.com/jobwq/jobwq/internal/image"
+)
+
+const imageDoc = `Build the jobwq runner image: the image spec.runner.image names, which runs
+the seeding Job and supplies jobwq to the worker pods' init container.
+
+No Docker and no base image are needed. Each image holds one static linux
+jobwq binary at /jobwq (its entrypoint), /etc/passwd and /etc/group entries
+for the numeric non-root user 10001 it runs as, and an empty /tmp. The
+images of all platforms are gathered in one OCI image index. Timestamps come
+from the commit time recorded in the binary, so the same binaries always
+give the same digest.
+
+--binary PATH, repeated, gives one static linux jobwq binary per platform;
+the platform is read from the binary. Without --binary the running jobwq is
+used, if it is a static linux binary. A release's linux archives hold such
+binaries, and so does:
+
+  CGO_ENABLED=0 GOOS=linux GOARCH=arm64 go build -trimpath -o jobwq-linux-arm64 ./cmd/jobwq
+
+--oci-layout DIR writes an OCI image layout, tagged latest, which skopeo
+(oci:DIR:latest), umoci, crane and podman read; DIR is replaced if it is an
+earlier layout and refused if it holds anything else. --push REF pushes to a
+registry with the credentials of the Docker config (~/.docker/config.json,
+$DOCKER_CONFIG, credential helpers), as docker login, podman login or crane
+auth login write them.
+
+On success the image's digest is printed on stdout: REF@sha256:... with
+--push, ready for spec.runner.image, else sha256:....
+
+Examples:
+  jobwq image --oci-layout jobwq-image
+  jobwq image --binary jobwq-linux-amd64 --binary jobwq-linux-arm64 \
+    --push registry.example.com/tools/jobwq:v0.2.0
+  skopeo copy --all oci:jobwq-image:latest docker://registry.example.com/tools/jobwq:v0.2.0`
+
+func newImageCmd() *cobra.Command {
+	var binaries []string
+	var layoutDir, ref string
+	cmd := &cobra.Command{
+		Use:   "image [--binary PATH]... (--oci-layout DIR | --push REF)",
+		Short: "Build the multi-arch runner image without Docker: an OCI layout or a push",
+		Long:  imageDoc,
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			bins, err := imageBinaries(binaries)
+			if err != nil {
+				return err
+			}
+			idx, err := image.Build(bins)
+			if err != nil {
+				return fmt.Errorf("image: %w", err)
+			}
+			digest, err := idx.Digest()
+			if err != nil {
+				return fmt.Errorf("image: %w", err)
+			}
+			var platforms []string
+			for _, b := range bins {
+				platforms = append(platforms, b.Platform.String())
+			}
+			stderr := cmd.ErrOrStderr()
+			fmt.Fprintf(stderr, "jobwq image: %s for %s\n", digest, strings.Join(platforms, ", "))
+			out := digest.String()
+			if layoutDir != "" {
+				if err := image.WriteLayout(layoutDir, idx); err != nil {
+					return fmt.Errorf("image: write %s: %w", layoutDir, err)
+				}
+				fmt.Fprintf(stderr, "jobwq image: wrote OCI layout %s (oci:%s:%s)\n", layoutDir, layoutDir, image.LayoutTag)
+			}
+			if ref != "" {
+				pinned, err := image.Push(cmd.Context(), ref, idx, remote.WithAuthFromKeychain(authn.DefaultKeychain))
+				if err != nil {
+					return fmt.Errorf("image: %w", err)
+				}
+				fmt.Fprintf(stderr, "jobwq image: pushed %s\n", pinned)
+				out = pinned
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), out)
+			return nil
+		},
+	}
+	cmd.Flags().StringArrayVar(&binaries, "binary", nil, "a static linux jobwq binary to put in the image; repeat for each platform (default: the running jobwq)")
+	cmd.Flags().StringVar(&layoutDir, "oci-layout", "", "write the image as an OCI image layout in `DIR`")
+	cmd.Flags().StringVar(&ref, "push", "", "push the image to the registry as `REF` (registry/repository:tag)")
+	cmd.MarkFlagsOneRequired("oci-layout", "push")
+	_ = cmd.MarkFlagDirname("oci-layout")
+	return cmd
+}
+
+// imageBinaries inspects the binaries given, or the running executable, and
+// refuses anything that is not a static linux build of jobwq.
+func imageBinaries(paths []string) ([]image.Binary, error) {
+	if len(paths) == 0 {
+		self, err := os.Executable()
+		if err != nil {
+			return nil, fmt.Errorf("image: find own executable: %w", err)
+		}
+		b, err := inspectJobwq(self)
+		if err != nil {
+			return nil, fmt.Errorf("image: the running jobwq cannot go in the image: %w; "+
+				"pass a static linux jobwq with --binary, from a release's linux archive or built with "+
+				"CGO_ENABLED=0 GOOS=linux GOARCH=amd64 go build -trimpath -o jobwq-linux-amd64 ./cmd/jobwq", err)
+		}
+		return []image.Binary{b}, nil
+	}
+	var bins []image.Binary
+	for _, p := range paths {
+		b, err := inspectJobwq(p)
+		if err != nil {
+			return nil, fmt.Errorf("image: %w", err)
+		}
+		bins = append(bins, b)
+	}
+	return bins, nil
+}
+
+// inspectJobwq inspects a binary and checks that it is jobwq, so that a
+// wrong file from a build directory is caught before it is published.
+func inspectJobwq(path string) (image.Binary, error) {
+	b, err := image.Inspect(path)
+	if err != nil {
+		return b, err
+	}
+	// Any module path, so that forks can publish their own.
+	if !strings.HasSuffix(b.Main, "/cmd/jobwq") {
+		return b, fmt.Errorf("%s: built from %s, not jobwq (.../cmd/jobwq)", path, b.Main)
+	}
+	return b, nil
+}

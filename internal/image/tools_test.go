@@ -1,0 +1,273 @@
+package image_test
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"io"
+	"log"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/registry"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/jobwq/jobwq/internal/image"
+)
+
+// needTool returns the path of a program the test needs. A missing one
+// fails the test, never skips it: a test that quietly skips its readers
+// proves nothing about the image. .ci/run installs them.
+func needTool(t *testing.T, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		t.Fatalf("%s is required to read the image back: apt-get install -y skopeo umoci (.ci/run does): %v", name, err)
+	}
+	return p
+}
+
+// jobwqBinary builds jobwq for this platform as the release does (static,
+// -trimpath, a release version), once per test binary.
+func jobwqBinary(t *testing.T) string {
+	t.Helper()
+	jobwqBuild.Do(func() {
+		modRoot := strings.TrimSpace(string(run(t, ".", "go", "list", "-m", "-f", "{{.Dir}}")))
+		dir, err := os.MkdirTemp("", "jobwq-image-jobwq-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := filepath.Join(dir, "jobwq")
+		goBuild(t, out, filepath.Join(modRoot, "cmd", "jobwq"), "linux", runtime.GOARCH,
+			"-X github.com/jobwq/jobwq/internal/version.release=v0.0.0-imagetest")
+		jobwqBuild.path = out
+	})
+	if jobwqBuild.path == "" {
+		t.Fatal("building jobwq failed in an earlier test")
+	}
+	return jobwqBuild.path
+}
+
+var jobwqBuild struct {
+	sync.Once
+	path string
+}
+
+// TestPushWithDockerConfig runs jobwq image --push as a user would, against
+// a registry that demands the credentials of a Docker config file.
+func TestPushWithDockerConfig(t *testing.T) {
+	jobwq := jobwqBinary(t)
+	const user, password = "ci-bot", "s3cret"
+	var authorized atomic.Int32
+	reg := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if u, p, ok := r.BasicAuth(); !ok || u != user || p != password {
+			w.Header().Set("WWW-Authenticate", `Basic realm="test"`)
+			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			return
+		}
+		authorized.Add(1)
+		reg.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	host := strings.TrimPrefix(srv.URL, "http://")
+
+	dir := t.TempDir()
+	dockerConfig := filepath.Join(dir, "docker")
+	if err := os.Mkdir(dockerConfig, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	auth := base64.StdEncoding.EncodeToString([]byte(user + ":" + password))
+	if err := os.WriteFile(filepath.Join(dockerConfig, "config.json"),
+		[]byte(`{"auths":{"`+host+`":{"auth":"`+auth+`"}}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	ref := host + "/tools/jobwq:v0.0.0-imagetest"
+	cmd := exec.Command(jobwq, "image", "--push", ref)
+	cmd.Env = append(os.Environ(), "DOCKER_CONFIG="+dockerConfig)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("jobwq image --push: %v\n%s", err, stderr.Bytes())
+	}
+	if authorized.Load() == 0 {
+		t.Fatal("the registry saw no request with the Docker config's credentials")
+	}
+	// The same binary gives the same digest, whether pushed or written.
+	digest := strings.TrimSpace(string(run(t, dir, jobwq, "image", "--oci-layout", "oci")))
+	if got, want := strings.TrimSpace(string(out)), ref+"@"+digest; got != want {
+		t.Errorf("jobwq image --push printed %q, want %q", got, want)
+	}
+
+	pulled, err := remote.Index(mustParse(t, ref), remote.WithAuth(&authn.Basic{Username: user, Password: password}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d, err := pulled.Digest(); err != nil || d.String() != digest {
+		t.Errorf("the registry holds %v (%v) at %s, want %s", d, err, ref, digest)
+	}
+
+	// Without the credentials the push fails with exit status 2 and one line.
+	cmd = exec.Command(jobwq, "image", "--push", ref)
+	cmd.Env = append(os.Environ(), "DOCKER_CONFIG="+t.TempDir())
+	stderr.Reset()
+	cmd.Stderr = &stderr
+	err = cmd.Run()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 2 {
+		t.Fatalf("jobwq image --push without credentials: %v, want exit status 2", err)
+	}
+	lines := strings.Split(strings.TrimSuffix(stderr.String(), "\n"), "\n")
+	if len(lines) != 2 || !strings.HasPrefix(lines[0], "jobwq image: sha256:") || !strings.HasPrefix(lines[1], "jobwq: image: push "+ref+": ") {
+		t.Errorf("stderr without credentials:\n%s\nwant the digest line, then one error line naming the push", stderr.Bytes())
+	}
+}
+
+func mustParse(t *testing.T, ref string) name.Reference {
+	t.Helper()
+	r, err := name.ParseReference(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func run(t *testing.T, dir, prog string, args ...string) []byte {
+	t.Helper()
+	cmd := exec.Command(prog, args...)
+	cmd.Dir = dir
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", prog, strings.Join(args, " "), err, stderr.Bytes())
+	}
+	return out
+}
+
+// TestLayoutReadByOtherTools is what a user does: build a static jobwq as
+// the release does, let it write its own image as an OCI layout, and read
+// that with skopeo and umoci. The binary umoci unpacks must run and report
+// the same version as the binary that went in.
+func TestLayoutReadByOtherTools(t *testing.T) {
+	skopeo := needTool(t, "skopeo")
+	umoci := needTool(t, "umoci")
+
+	dir := t.TempDir()
+	jobwq := jobwqBinary(t)
+	wantVersion := string(run(t, dir, jobwq, "version"))
+	if !strings.HasPrefix(wantVersion, "jobwq v0.0.0-imagetest ") {
+		t.Fatalf("jobwq version = %q, want the release version set by -X", wantVersion)
+	}
+
+	// No --binary: the running jobwq, a static linux binary, goes in.
+	digest := strings.TrimSpace(string(run(t, dir, jobwq, "image", "--oci-layout", "oci")))
+
+	var inspected struct {
+		Digest       string
+		Architecture string
+		Os           string
+		Layers       []string
+	}
+	if err := json.Unmarshal(run(t, dir, skopeo, "inspect", "oci:oci:"+image.LayoutTag), &inspected); err != nil {
+		t.Fatal(err)
+	}
+	if inspected.Digest != digest || inspected.Architecture != runtime.GOARCH || inspected.Os != "linux" || len(inspected.Layers) != 1 {
+		t.Errorf("skopeo inspect: %+v, want digest %s, linux/%s, one layer", inspected, digest, runtime.GOARCH)
+	}
+	var config struct {
+		Config struct {
+			User       string
+			Entrypoint []string
+		} `json:"config"`
+	}
+	if err := json.Unmarshal(run(t, dir, skopeo, "inspect", "--config", "oci:oci:"+image.LayoutTag), &config); err != nil {
+		t.Fatal(err)
+	}
+	if config.Config.User != "10001:10001" || !cmp.Equal(config.Config.Entrypoint, []string{"/jobwq"}) {
+		t.Errorf("skopeo inspect --config: %+v, want user 10001:10001 and entrypoint /jobwq", config.Config)
+	}
+
+	unpackAndRun(t, umoci, dir, "oci:"+image.LayoutTag, "bundle", wantVersion)
+
+	// A multi-arch layout: this platform's jobwq beside a small program for
+	// another one (a second 48 MB cross build would only cost time). skopeo
+	// picks this platform from the index; umoci is given its platform tag.
+	other := "arm64"
+	if runtime.GOARCH == "arm64" {
+		other = "amd64"
+	}
+	self, err := image.Inspect(jobwq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx, err := image.Build([]image.Binary{self, inspect(t, probe(t, other))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := image.WriteLayout(filepath.Join(dir, "multi"), idx); err != nil {
+		t.Fatal(err)
+	}
+	var raw struct {
+		Manifests []struct{ Platform struct{ Architecture string } }
+	}
+	if err := json.Unmarshal(run(t, dir, skopeo, "inspect", "--raw", "oci:multi:"+image.LayoutTag), &raw); err != nil {
+		t.Fatal(err)
+	}
+	if len(raw.Manifests) != 2 {
+		t.Errorf("skopeo inspect --raw: %d manifests in the index, want 2", len(raw.Manifests))
+	}
+	inspected.Architecture = ""
+	if err := json.Unmarshal(run(t, dir, skopeo, "inspect", "oci:multi:"+image.LayoutTag), &inspected); err != nil {
+		t.Fatal(err)
+	}
+	if inspected.Architecture != runtime.GOARCH {
+		t.Errorf("skopeo inspect of the multi-arch layout chose %s, want %s", inspected.Architecture, runtime.GOARCH)
+	}
+	unpackAndRun(t, umoci, dir, "multi:"+image.PlatformTag(self.Platform), "bundle-multi", wantVersion)
+}
+
+// unpackAndRun unpacks ref with umoci into dir/bundle, checks the runtime
+// config umoci derives from the image, and runs the unpacked jobwq version.
+func unpackAndRun(t *testing.T, umoci, dir, ref, bundle, wantVersion string) {
+	t.Helper()
+	args := []string{"unpack", "--image", ref}
+	if os.Geteuid() != 0 {
+		args = append(args, "--rootless")
+	}
+	run(t, dir, umoci, append(args, bundle)...)
+	var config struct {
+		Process struct {
+			User struct{ UID, GID int }
+			Args []string
+		}
+	}
+	b, err := os.ReadFile(filepath.Join(dir, bundle, "config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &config); err != nil {
+		t.Fatal(err)
+	}
+	if config.Process.User.UID != 10001 || config.Process.User.GID != 10001 || !cmp.Equal(config.Process.Args, []string{"/jobwq"}) {
+		t.Errorf("umoci unpack %s: process %+v, want uid and gid 10001 running /jobwq", ref, config.Process)
+	}
+	got := string(run(t, dir, filepath.Join(dir, bundle, "rootfs", "jobwq"), "version"))
+	if diff := cmp.Diff(wantVersion, got); diff != "" {
+		t.Errorf("umoci unpack %s: version of the unpacked binary (-want +got):\n%s", ref, diff)
+	}
+}
