@@ -12,7 +12,7 @@ WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
-RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/jobwq ./cmd/jobwq
+RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/jobwq ./cmd/jobwq-runner
 
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/jobwq /jobwq

@@ -18,6 +18,7 @@ const module = "github.com/jobwq/jobwq/"
 // or not at all.
 var allowedImports = map[string][]string{
 	"cmd/jobwq":                {"internal/cli"},
+	"cmd/jobwq-runner":         {"internal/runner"},
 	"cue":                      nil,
 	"schemas":                  nil,
 	"internal/exitcode":        nil,
@@ -34,10 +35,11 @@ var allowedImports = map[string][]string{
 	"internal/local":           {"internal/exitcode"},
 	"internal/version":         nil,
 	"internal/image":           nil,
+	"internal/runner":          {"internal/broker", "internal/exitcode", "internal/items", "internal/version"},
 	"internal/cli": {
 		"internal/broker", "internal/exitcode", "internal/image", "internal/items", "internal/kustree", "internal/local",
-		"internal/manifests", "internal/policy", "internal/position", "internal/render", "internal/report", "internal/spec",
-		"internal/version",
+		"internal/manifests", "internal/policy", "internal/position", "internal/render", "internal/report", "internal/runner",
+		"internal/spec", "internal/version",
 	},
 	// Test helpers for the real components.
 	"internal/brokertest": nil,
@@ -47,10 +49,11 @@ var allowedImports = map[string][]string{
 	"internal/conformance": nil,
 }
 
-// inPods are the packages the seeding and worker pods run: they must not
-// link the CUE evaluator, kustomize or the Kubernetes API machinery, which
-// cost every pod start time and memory.
-var inPods = []string{"internal/broker", "internal/items", "internal/exitcode", "internal/position", "internal/version"}
+// inPods are the packages the seeding and worker pods run (the runner
+// binary): they must not link the CUE evaluator, kustomize or the
+// Kubernetes API machinery, which cost every pod start time and memory
+// (one worker process per item).
+var inPods = []string{"cmd/jobwq-runner", "internal/runner", "internal/broker", "internal/items", "internal/exitcode", "internal/position", "internal/version"}
 
 var heavy = []string{"cuelang.org/", "sigs.k8s.io/kustomize/", "k8s.io/"}
 

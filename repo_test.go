@@ -51,7 +51,7 @@ func TestCommittedSchemaIsCurrent(t *testing.T) {
 // runs here, so this is what can be checked of the Dockerfile.)
 func TestStaticBuild(t *testing.T) {
 	bin := filepath.Join(t.TempDir(), "jobwq")
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/jobwq")
+	cmd := exec.Command("go", "build", "-o", bin, "./cmd/jobwq-runner")
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("static build: %v\n%s", err, out)

@@ -19,13 +19,15 @@ import (
 
 	"github.com/jobwq/jobwq/internal/brokertest"
 	"github.com/jobwq/jobwq/internal/cli"
+	"github.com/jobwq/jobwq/internal/runner"
 )
 
 var update = flag.Bool("update", false, "rewrite testscript transcripts with the actual output")
 
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
-		"jobwq": func() { os.Exit(cli.Main()) },
+		"jobwq":        func() { os.Exit(cli.Main()) },
+		"jobwq-runner": func() { os.Exit(runner.Main()) },
 	})
 }
 

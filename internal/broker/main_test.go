@@ -19,7 +19,7 @@ import (
 )
 
 // The process-level tests (kill -9, SIGTERM, a worker per item) run the
-// real jobwq binary, built once.
+// runner binary the pods run, built once.
 var (
 	binOnce sync.Once
 	binPath string
@@ -43,7 +43,7 @@ func jobwqBin(t testing.TB) string {
 	t.Helper()
 	binOnce.Do(func() {
 		binPath = filepath.Join(binDir, "jobwq")
-		out, err := exec.Command("go", "build", "-o", binPath, "github.com/jobwq/jobwq/cmd/jobwq").CombinedOutput()
+		out, err := exec.Command("go", "build", "-o", binPath, "github.com/jobwq/jobwq/cmd/jobwq-runner").CombinedOutput()
 		if err != nil {
 			binErr = fmt.Errorf("go build: %v\n%s", err, out)
 		}
@@ -72,6 +72,12 @@ func (p *proc) output() string {
 // its own process group so that kill -9 takes its children too.
 func start(t testing.TB, brokerURL string, args ...string) *proc {
 	t.Helper()
+	return startEnv(t, brokerURL, nil, args...)
+}
+
+// startEnv is start with more environment variables.
+func startEnv(t testing.TB, brokerURL string, env []string, args ...string) *proc {
+	t.Helper()
 	if brokerURL == "" {
 		brokerURL = brokertest.URL()
 	}
@@ -81,7 +87,7 @@ func start(t testing.TB, brokerURL string, args ...string) *proc {
 	}
 	defer out.Close()
 	p := &proc{cmd: exec.Command(jobwqBin(t), args...), out: out.Name(), done: make(chan struct{})}
-	p.cmd.Env = append(os.Environ(), EnvURL+"="+brokerURL)
+	p.cmd.Env = append(append(os.Environ(), EnvURL+"="+brokerURL), env...)
 	p.cmd.Stdout = out
 	p.cmd.Stderr = out
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}

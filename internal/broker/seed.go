@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
+	"strings"
 	"time"
 
 	"github.com/jobwq/jobwq/internal/items"
@@ -19,6 +21,40 @@ type Queue struct {
 	// so only they bound the retries of an item that keeps failing.
 	Type          string
 	DeliveryLimit int
+}
+
+// Validate says what is wrong with q before anything is sent to a broker:
+// the broker's own refusals close the connection and read like a broker
+// error, which a Job would retry.
+func (q Queue) Validate() error {
+	if err := ValidateName(q.Name); err != nil {
+		return err
+	}
+	if q.Type != "quorum" && q.Type != "classic" {
+		return &UsageError{Err: fmt.Errorf("queue type %q: want quorum or classic", q.Type)}
+	}
+	if q.DeliveryLimit < 1 {
+		return &UsageError{Err: fmt.Errorf("delivery limit %d: want at least 1", q.DeliveryLimit)}
+	}
+	return nil
+}
+
+// MaxNameBytes leaves room in AMQP's 255-byte names for the longest
+// companion suffix.
+const MaxNameBytes = 250
+
+// ValidateName checks a run's queue name as the broker will, and leaves
+// room for its companions.
+func ValidateName(name string) error {
+	switch {
+	case name == "":
+		return &UsageError{Err: errors.New("no queue name")}
+	case len(name) > MaxNameBytes:
+		return &UsageError{Err: fmt.Errorf("queue name is %d bytes, at most %d are allowed (jobwq adds %s, %s, %s and %s companions)", len(name), MaxNameBytes, SealSuffix, DeadSuffix, LockSuffix, DoneSuffix)}
+	case strings.HasPrefix(name, "amq."):
+		return &UsageError{Err: fmt.Errorf("queue name %q starts with amq., which the broker reserves", name)}
+	}
+	return nil
 }
 
 // args are the queue's declaration arguments. Redeclaring with different
@@ -124,12 +160,15 @@ func Seed(ctx context.Context, conn *amqp.Connection, opts SeedOptions) (SeedRes
 	if err != nil {
 		return SeedResult{}, fmt.Errorf("open channel: %w", err)
 	}
-	defer ch.Close()
+	defer closeChannel(ch)
 	if _, err := ch.QueueDeclare(q.Name+DeadSuffix, true, false, false, false, amqp.Table{"x-queue-type": "classic"}); err != nil {
 		return SeedResult{}, fmt.Errorf("declare dead-letter queue %s: %w", q.Name+DeadSuffix, err)
 	}
 	if _, err := ch.QueueDeclare(q.Name, true, false, false, false, q.args()); err != nil {
-		return SeedResult{}, fmt.Errorf("declare queue %s (durable %s): %w", q.Name, q.Type, err)
+		return SeedResult{}, declareError(q, err)
+	}
+	if err := declareLedger(ch, q.Name); err != nil {
+		return SeedResult{}, err
 	}
 	purged, err := ch.QueuePurge(q.Name, false)
 	if err != nil {
@@ -171,8 +210,18 @@ func lock(ctx context.Context, conn *amqp.Connection, queue string, wait time.Du
 		_, err = ch.QueueDeclare(name, false, false, true, false, nil)
 		if err == nil {
 			return func() {
-				ch.QueueDelete(name, false, false, false)
-				ch.Close()
+				// Bounded: a blocked connection answers nothing, and the
+				// lock goes with the connection anyway.
+				done := make(chan struct{})
+				go func() {
+					ch.QueueDelete(name, false, false, false)
+					close(done)
+				}()
+				select {
+				case <-done:
+				case <-time.After(time.Second):
+				}
+				closeChannel(ch)
 			}, nil
 		}
 		var amqpErr *amqp.Error
@@ -198,7 +247,7 @@ func readSeal(conn *amqp.Connection, queue string) (seal, bool, error) {
 	if err != nil {
 		return seal{}, false, fmt.Errorf("open channel: %w", err)
 	}
-	defer ch.Close()
+	defer closeChannel(ch)
 	st, err := ch.QueueDeclarePassive(queue+SealSuffix, true, false, false, false, nil)
 	if isNotFound(err) {
 		return seal{}, false, nil
@@ -209,9 +258,22 @@ func readSeal(conn *amqp.Connection, queue string) (seal, bool, error) {
 	if st.Messages == 0 {
 		return seal{}, false, nil
 	}
-	d, ok, err := ch.Get(queue+SealSuffix, false)
-	if err != nil || !ok {
-		return seal{}, false, fmt.Errorf("read seal %s: %v", queue+SealSuffix, err)
+	// Readers take the one message and put it back, so another reader
+	// (a worker, jobwq status) may hold it for a moment: try again.
+	var d amqp.Delivery
+	for attempt := 0; ; attempt++ {
+		var ok bool
+		d, ok, err = ch.Get(queue+SealSuffix, false)
+		if err != nil {
+			return seal{}, false, fmt.Errorf("read seal %s: %w", queue+SealSuffix, err)
+		}
+		if ok {
+			break
+		}
+		if attempt == 100 {
+			return seal{}, false, fmt.Errorf("read seal %s: it stayed held by other readers for 10s", queue+SealSuffix)
+		}
+		time.Sleep(time.Duration(50+rand.IntN(100)) * time.Millisecond)
 	}
 	defer d.Nack(false, true)
 	var s seal
@@ -293,7 +355,9 @@ func publishAll(ctx context.Context, conn *amqp.Connection, ch *amqp.Channel, op
 		err := ch.PublishWithContext(ctx, "", opts.Queue.Name, true, false, amqp.Publishing{
 			DeliveryMode: amqp.Persistent,
 			ContentType:  "text/plain; charset=utf-8",
-			Body:         []byte(item),
+			// The item's index: the ledger's name for it.
+			MessageId: itemID(sent),
+			Body:      []byte(item),
 		})
 		if err != nil {
 			// A publish fails only when the channel or the connection is
@@ -321,6 +385,24 @@ func publishAll(ctx context.Context, conn *amqp.Connection, ch *amqp.Channel, op
 	}
 	return nil
 }
+
+// declareError explains a refused declaration: a queue of that name that
+// exists with other settings is the usual cause.
+func declareError(q Queue, err error) error {
+	var amqpErr *amqp.Error
+	if errors.As(err, &amqpErr) && amqpErr.Code == amqp.PreconditionFailed {
+		return &UsageError{Err: fmt.Errorf("queue %s already exists with other settings than this run's (a durable %s queue, delivery limit %d, dead-lettering into %s): "+
+			"delete it, or choose another spec.queue.name (the broker said: %s)", q.Name, q.Type, q.DeliveryLimit, q.Name+DeadSuffix, amqpErr.Reason)}
+	}
+	return fmt.Errorf("declare queue %s (durable %s): %w", q.Name, q.Type, err)
+}
+
+// A UsageError is a problem with how jobwq was asked to run, which
+// retrying cannot fix (exit status 2).
+type UsageError struct{ Err error }
+
+func (e *UsageError) Error() string { return e.Err.Error() }
+func (e *UsageError) Unwrap() error { return e.Err }
 
 func isNotFound(err error) bool {
 	var amqpErr *amqp.Error

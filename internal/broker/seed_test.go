@@ -27,11 +27,11 @@ func TestSeedExactlyOnce(t *testing.T) {
 			if ready, _ := brokertest.Depth(t, conn, q.Name); ready != 1000 {
 				t.Fatalf("depth = %d, want 1000", ready)
 			}
-			st, err := Status(conn, q.Name)
+			st, err := Status(context.Background(), conn, q.Name)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !st.Sealed || st.Items != 1000 || st.Digest != source(list).Digest || st.Seeding {
+			if !st.Sealed || st.Total != 1000 || st.Digest != source(list).Digest || st.Seeding {
 				t.Errorf("status = %+v", st)
 			}
 			// Again after success: nothing more.
@@ -105,7 +105,7 @@ func TestSeedWaitsForTheLock(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "another seeder has held "+q.Name+LockSuffix) {
 		t.Fatalf("seed while locked = %v", err)
 	}
-	st, _ := Status(conn, q.Name)
+	st, _ := Status(context.Background(), conn, q.Name)
 	if !st.Seeding {
 		t.Errorf("status does not show the seeder at work: %+v", st)
 	}
@@ -125,7 +125,7 @@ func TestSeedKilledMidwayThenRerun(t *testing.T) {
 	waitPublishing(t, conn, q)
 	p.kill()
 	p.wait(t, 10*time.Second)
-	st, err := Status(conn, q)
+	st, err := Status(context.Background(), conn, q)
 	if err != nil {
 		t.Fatal(err)
 	}

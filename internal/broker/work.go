@@ -6,13 +6,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
 	"syscall"
 	"time"
 
-	"github.com/jobwq/jobwq/internal/exitcode"
-
 	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/jobwq/jobwq/internal/exitcode"
 )
 
 // Outcome is how one worker run ended; each has its own exit code so the
@@ -20,14 +24,19 @@ import (
 type Outcome int
 
 const (
-	// Done: the command succeeded and the item is acknowledged.
+	// Done: the command succeeded and the item is acknowledged, or the run
+	// turned out complete with nothing left to take.
 	Done Outcome = exitcode.OK
 	// Failed: the command failed or ran out of time (or the worker was
 	// told to stop); the item went back to the queue, or to Q.dead after
 	// its last allowed delivery.
 	Failed Outcome = exitcode.Failed
-	// NoItem: no item arrived within the wait, because the queue was never
-	// sealed or holds nothing more to take.
+	// Usage: the worker cannot work as configured (the command cannot be
+	// started, the queue's settings conflict); no item was taken.
+	Usage Outcome = exitcode.Usage
+	// NoItem: no item to take, and the run is not complete: items were
+	// dead-lettered, or the queue was never sealed, or items held by other
+	// workers did not come back within the wait.
 	NoItem Outcome = exitcode.NoItem
 	// BrokerError: the broker could not be reached or the connection was
 	// lost; if an item was taken, the broker returns it to the queue.
@@ -37,6 +46,9 @@ const (
 // WorkOptions configure WorkOne.
 type WorkOptions struct {
 	Queue string
+	// DeliveryLimit is the queue's, for saying when a failed item goes to
+	// Q.dead rather than back to the queue (0: unknown).
+	DeliveryLimit int
 	// Wait bounds the wait for the seal and then for an item.
 	Wait time.Duration
 	// Timeout bounds the command's run on one item.
@@ -44,9 +56,12 @@ type WorkOptions struct {
 	// Grace is how long a stopped command has between SIGTERM and SIGKILL.
 	Grace   time.Duration
 	Command []string
-	Stdout  io.Writer
-	Stderr  io.Writer
-	Logf    func(format string, args ...any)
+	// Env is the command's environment (see CommandEnv); nil means this
+	// process's, as CommandEnv leaves it.
+	Env    []string
+	Stdout io.Writer
+	Stderr io.Writer
+	Logf   func(format string, args ...any)
 }
 
 // WorkError explains an outcome other than Done.
@@ -62,11 +77,67 @@ func workErr(o Outcome, format string, args ...any) error {
 	return &WorkError{Outcome: o, Err: fmt.Errorf(format, args...)}
 }
 
+// CheckCommand reports a command that cannot be started, before any item
+// is taken: a typo must not cost a healthy item its deliveries.
+func CheckCommand(command []string) error {
+	if len(command) == 0 || command[0] == "" {
+		return errors.New("no command to run")
+	}
+	if _, err := exec.LookPath(command[0]); err != nil {
+		var ee *exec.Error
+		if errors.As(err, &ee) && errors.Is(ee.Err, exec.ErrNotFound) && !strings.Contains(command[0], "/") {
+			return fmt.Errorf("command %q is not on PATH (%s)", command[0], os.Getenv("PATH"))
+		}
+		return fmt.Errorf("command %q cannot be run: %v", command[0], errors.Unwrap(err))
+	}
+	return nil
+}
+
+// CommandEnv is the environment a worker's command runs in: environ
+// without the broker's settings and credentials, which are jobwq's
+// business and none of the command's, and with a HOME it can write to.
+// Images run by a numeric non-root user on a read-only root often have
+// none (HOME=/), and Python, git or npm then fail writing their caches.
+func CommandEnv(environ []string) []string {
+	env := slices.DeleteFunc(slices.Clone(environ), func(kv string) bool {
+		return strings.HasPrefix(kv, "BROKER_") || strings.HasPrefix(kv, "JOBWQ_")
+	})
+	home := ""
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "HOME="); ok {
+			home = v
+		}
+	}
+	if home == "" || !writable(home) {
+		env = slices.DeleteFunc(env, func(kv string) bool { return strings.HasPrefix(kv, "HOME=") })
+		env = append(env, "HOME="+os.TempDir())
+	}
+	return env
+}
+
+func writable(dir string) bool {
+	f, err := os.CreateTemp(dir, ".jobwq-home-")
+	if err != nil {
+		return false
+	}
+	f.Close()
+	os.Remove(f.Name())
+	return true
+}
+
 // WorkOne takes exactly one item from the queue and runs the command with
-// the item on its standard input. The item is acknowledged only after the
-// command exits 0; in every other case it is returned (or, after its last
-// allowed delivery, dead-lettered). Cancelling ctx, as SIGTERM does, stops
-// the command with SIGTERM and returns the item.
+// the item on its standard input. The item is recorded in the ledger and
+// acknowledged only after the command exits 0; in every other case it is
+// returned (or, after its last allowed delivery, dead-lettered). Cancelling
+// ctx, as SIGTERM does, stops the command with SIGTERM and returns the
+// item.
+//
+// A worker that finds nothing to take reads the ledger: when every item
+// of the seeded set is done, the run is complete and it ends Done without
+// an item (a replacement for a worker killed after its acknowledgement,
+// or a Job applied again after the run); when the items not done are all
+// dead-lettered, it ends NoItem naming them; otherwise items are held by
+// other workers and it waits for one to come back.
 //
 // A nil error means Done; otherwise the error is a *WorkError with the
 // outcome.
@@ -77,6 +148,12 @@ func WorkOne(ctx context.Context, conn *amqp.Connection, opts WorkOptions) error
 	if opts.Grace <= 0 {
 		opts.Grace = 10 * time.Second
 	}
+	if opts.Env == nil {
+		opts.Env = CommandEnv(os.Environ())
+	}
+	if err := CheckCommand(opts.Command); err != nil {
+		return &WorkError{Outcome: Usage, Err: fmt.Errorf("%w; no item was taken", err)}
+	}
 	deadline := time.Now().Add(opts.Wait)
 	closed := conn.NotifyClose(make(chan *amqp.Error, 1))
 
@@ -84,31 +161,26 @@ func WorkOne(ctx context.Context, conn *amqp.Connection, opts WorkOptions) error
 	if err != nil {
 		return err
 	}
-	defer ch.Close()
+	defer closeChannel(ch)
+	s, _, err := readSeal(conn, opts.Queue)
+	if err != nil {
+		return workErr(BrokerError, "%w", err)
+	}
 	// One unacknowledged delivery at most: this worker handles one item.
 	if err := ch.Qos(1, 0, false); err != nil {
 		return workErr(BrokerError, "set prefetch: %w", err)
 	}
+	if err := ch.Confirm(false); err != nil {
+		return workErr(BrokerError, "enable publisher confirms: %w", err)
+	}
 	const tag = "jobwq-work"
-	deliveries, err := ch.ConsumeWithContext(ctx, opts.Queue, tag, false, false, false, false, nil)
+	deliveries, err := ch.Consume(opts.Queue, tag, false, false, false, false, nil)
 	if err != nil {
 		return workErr(BrokerError, "consume from %s: %w", opts.Queue, err)
 	}
-	var d amqp.Delivery
-	timer := time.NewTimer(time.Until(deadline))
-	defer timer.Stop()
-	select {
-	case m, ok := <-deliveries:
-		if !ok {
-			return workErr(BrokerError, "consumer on %s closed before an item arrived", opts.Queue)
-		}
-		d = m
-	case <-timer.C:
-		return workErr(NoItem, "no item arrived on %s within %v: the queue is drained, or its remaining items are held by other workers or dead-lettered", opts.Queue, opts.Wait)
-	case e := <-closed:
-		return workErr(BrokerError, "connection lost while waiting for an item: %v", e)
-	case <-ctx.Done():
-		return workErr(Failed, "stopped while waiting for an item: %v", context.Cause(ctx))
+	d, err := waitForItem(ctx, conn, deliveries, closed, s, deadline, opts)
+	if err != nil || d == nil {
+		return err
 	}
 	// Take no more: with prefetch 1 nothing else is in flight, and the
 	// cancel makes that true for the rest of the run too. Not waiting for
@@ -117,35 +189,139 @@ func WorkOne(ctx context.Context, conn *amqp.Connection, opts WorkOptions) error
 		return workErr(BrokerError, "cancel consumer: %w", err)
 	}
 
-	attempt := deliveryCount(d) + 1
-	opts.Logf("took an item from %s (delivery %d, %d bytes)", opts.Queue, attempt, len(d.Body))
+	attempt := deliveryCount(*d) + 1
+	item := describeItem(d.Body)
+	opts.Logf("took item %s from %s (delivery %d)", item, opts.Queue, attempt)
 	runErr := run(ctx, closed, d.Body, opts)
 
 	var lost *connLost
 	switch {
 	case errors.As(runErr, &lost):
-		return workErr(BrokerError, "connection lost while the command ran; the broker returns the item to the queue: %v", lost.err)
+		return workErr(BrokerError, "connection lost while the command ran on item %s; the broker returns it to the queue: %v", item, lost.err)
 	case runErr == nil:
+		// Recorded and acknowledged even if SIGTERM arrives now: the work
+		// is done, and redoing it would be the waste.
+		settle, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		if d.MessageId == "" {
+			opts.Logf("item %s has no index (seeded by an older jobwq?): it is not recorded in the ledger", item)
+		} else if err := recordDone(settle, ch, opts.Queue, d.MessageId); err != nil {
+			return workErr(BrokerError, "item %s: %w; the broker returns it to the queue", item, err)
+		}
 		if err := d.Ack(false); err != nil {
-			return workErr(BrokerError, "acknowledge item: %w", err)
+			return workErr(BrokerError, "acknowledge item %s: %w", item, err)
 		}
 		// Closing waits for the broker's close-ok, which comes after the
 		// ack has been processed.
-		if err := ch.Close(); err != nil {
-			return workErr(BrokerError, "acknowledge item: %w", err)
+		if err := closeWithin(ch, 10*time.Second); err != nil {
+			return workErr(BrokerError, "acknowledge item %s: %w", item, err)
 		}
+		opts.Logf("item %s done and acknowledged", item)
 		return nil
 	default:
-		// Requeued, not rejected: a quorum queue counts the delivery and
-		// dead-letters the item past x-delivery-limit; on a classic queue
+		// Rejected, not nacked: every RabbitMQ version counts a reject
+		// towards a quorum queue's delivery limit (4.3 stopped counting
+		// nacks), so a poison item cannot loop forever. On a classic queue
 		// the Job's backoffLimit is the bound.
-		if err := d.Nack(false, true); err != nil {
-			return workErr(BrokerError, "return item after failure (%v): %w", runErr, err)
+		if err := d.Reject(true); err != nil {
+			return workErr(BrokerError, "return item %s after failure (%v): %w", item, runErr, err)
 		}
-		if err := ch.Close(); err != nil {
-			return workErr(BrokerError, "return item after failure (%v): %w", runErr, err)
+		if err := closeWithin(ch, 10*time.Second); err != nil {
+			return workErr(BrokerError, "return item %s after failure (%v): %w", item, runErr, err)
 		}
-		return workErr(Failed, "%v; the item went back to %s (delivery %d)", runErr, opts.Queue, attempt)
+		where := fmt.Sprintf("went back to %s (delivery %d)", opts.Queue, attempt)
+		if opts.DeliveryLimit > 0 && attempt > opts.DeliveryLimit {
+			where = fmt.Sprintf("was dead-lettered into %s after delivery %d, its last allowed", opts.Queue+DeadSuffix, attempt)
+		}
+		return workErr(Failed, "%v; item %s %s", runErr, item, where)
+	}
+}
+
+// waitForItem returns the first delivery, or nil when the run turns out
+// complete (nil error), or the error that ends the wait.
+func waitForItem(ctx context.Context, conn *amqp.Connection, deliveries <-chan amqp.Delivery, closed <-chan *amqp.Error, s seal, deadline time.Time, opts WorkOptions) (*amqp.Delivery, error) {
+	timer := time.NewTimer(time.Until(deadline))
+	defer timer.Stop()
+	// Most workers get an item at once; the ledger is read only by those
+	// that wait.
+	check := time.NewTimer(time.Second)
+	defer check.Stop()
+	ledgerCtx, stopLedger := context.WithCancel(ctx)
+	defer stopLedger()
+	var (
+		ledger   *ledgerReader
+		complete <-chan struct{}
+		deadTick <-chan time.Time
+	)
+	for {
+		select {
+		case m, ok := <-deliveries:
+			if !ok {
+				return nil, workErr(BrokerError, "consumer on %s closed before an item arrived", opts.Queue)
+			}
+			return &m, nil
+		case <-check.C:
+			l, err := readLedger(ledgerCtx, conn, opts.Queue, s.Count)
+			if err != nil {
+				return nil, workErr(BrokerError, "%w", err)
+			}
+			ledger, complete = l, l.complete
+			t := time.NewTicker(2 * time.Second)
+			defer t.Stop()
+			deadTick = t.C
+			opts.Logf("no item to take yet; reading the ledger of %d items", s.Count)
+		case <-complete:
+			opts.Logf("the run is complete: all %d items are done; nothing to take", s.Count)
+			return nil, nil
+		case <-deadTick:
+			if err := ledger.Err(); err != nil {
+				return nil, workErr(BrokerError, "read ledger: %w", err)
+			}
+			select {
+			case <-ledger.caughtUp:
+			default:
+				continue
+			}
+			dead, err := readDead(conn, opts.Queue, 10)
+			if err != nil {
+				return nil, workErr(BrokerError, "%w", err)
+			}
+			if dead.Count > 0 && ledger.Count()+dead.Count >= s.Count {
+				return nil, workErr(NoItem, "the run cannot complete: %d of %d items are done and %d were dead-lettered into %s after failing every allowed delivery: %s (jobwq status shows them, jobwq retry puts them back)",
+					ledger.Count(), s.Count, dead.Count, opts.Queue+DeadSuffix, dead.describe())
+			}
+		case <-timer.C:
+			done := "the ledger was not read"
+			if ledger != nil {
+				done = fmt.Sprintf("%d of %d items are done", ledger.Count(), s.Count)
+			}
+			return nil, workErr(NoItem, "no item arrived on %s within %v and the run is not complete (%s): the rest are held by workers that did not finish, or dead-lettered", opts.Queue, opts.Wait, done)
+		case e := <-closed:
+			return nil, workErr(BrokerError, "connection lost while waiting for an item: %v", e)
+		case <-ctx.Done():
+			return nil, workErr(Failed, "stopped while waiting for an item: %v", context.Cause(ctx))
+		}
+	}
+}
+
+// describeItem is an item for a log line: quoted, and cut short.
+func describeItem(b []byte) string {
+	const max = 60
+	if len(b) <= max {
+		return fmt.Sprintf("%q", b)
+	}
+	return fmt.Sprintf("%q… (%d bytes)", b[:max], len(b))
+}
+
+// closeWithin closes ch, giving up after d.
+func closeWithin(ch *amqp.Channel, d time.Duration) error {
+	done := make(chan error, 1)
+	go func() { done <- ch.Close() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(d):
+		return fmt.Errorf("the broker did not confirm closing the channel within %v", d)
 	}
 }
 
@@ -190,6 +366,7 @@ func run(ctx context.Context, closed <-chan *amqp.Error, item []byte, opts WorkO
 	cmd.Stdin = bytes.NewReader(item)
 	cmd.Stdout = opts.Stdout
 	cmd.Stderr = opts.Stderr
+	cmd.Env = opts.Env
 	// The command gets SIGTERM first, like a pod's containers, and its own
 	// process group so a shell's children hear it too.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -209,7 +386,7 @@ func run(ctx context.Context, closed <-chan *amqp.Error, item []byte, opts WorkO
 	if err != nil {
 		var exitErr *exec.ExitError
 		if errors.As(err, &exitErr) {
-			return fmt.Errorf("command %q failed: %v", opts.Command[0], exitErr.ProcessState)
+			return fmt.Errorf("command %q failed: %v", filepath.Base(opts.Command[0]), exitErr.ProcessState)
 		}
 		return fmt.Errorf("run %q: %w", opts.Command[0], err)
 	}
@@ -231,7 +408,7 @@ func waitForSeal(ctx context.Context, conn *amqp.Connection, queue string, deadl
 		case err == nil && st.Messages > 0:
 			return ch, nil
 		case err == nil:
-			ch.Close()
+			closeChannel(ch)
 		case !isNotFound(err):
 			return nil, workErr(BrokerError, "check seal of %s: %w", queue, err)
 		}

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"context"
 	"fmt"
 	"net/url"
 	"os"
@@ -136,14 +137,14 @@ func TestWorkerKilledItemRedelivered(t *testing.T) {
 	if got := processed(t, dir); !slices.Equal(got, []string{"only"}) {
 		t.Fatalf("processed %q", got)
 	}
-	if !strings.Contains(p2.output(), "(delivery 2,") {
+	if !strings.Contains(p2.output(), "(delivery 2)") {
 		t.Errorf("second worker did not see a redelivery:\n%s", p2.output())
 	}
 }
 
 // A poison item fails every time: after its last allowed delivery it is in
-// the dead-letter queue, and the next worker finds no item (exit 3, which
-// fails the Job through its podFailurePolicy).
+// the dead-letter queue, and the next worker finds no item and says which
+// one is dead (exit 3, which fails the Job through its podFailurePolicy).
 func TestPoisonItemDeadLettered(t *testing.T) {
 	brokertest.Shared(t)
 	conn := brokertest.Dial(t)
@@ -151,10 +152,16 @@ func TestPoisonItemDeadLettered(t *testing.T) {
 	seedItems(t, conn, q, []string{"poison"})
 	attempts := 0
 	for ; attempts < 10; attempts++ {
-		p := start(t, "", "work", "--queue", q.Name, "--wait", "3s", "--", "sh", "-c", "cat >/dev/null; echo boom >&2; exit 7")
+		p := start(t, "", "work", "--queue", q.Name, "--delivery-limit", "2", "--wait", "10s", "--", "sh", "-c", "cat >/dev/null; echo boom >&2; exit 7")
 		code := p.wait(t, time.Minute)
 		if code == int(NoItem) {
+			if !strings.Contains(p.output(), `were dead-lettered into `+q.Name+`.dead after failing every allowed delivery: "poison"`) {
+				t.Errorf("the worker after the last delivery does not name the dead item:\n%s", p.output())
+			}
 			break
+		}
+		if attempts == q.DeliveryLimit && !strings.Contains(p.output(), `item "poison" was dead-lettered into `+q.Name+`.dead after delivery 3, its last allowed`) {
+			t.Errorf("the last failed delivery does not say the item went to %s.dead:\n%s", q.Name, p.output())
 		}
 		if code != int(Failed) {
 			t.Fatalf("worker exited %d, want 1:\n%s", code, p.output())
@@ -163,11 +170,11 @@ func TestPoisonItemDeadLettered(t *testing.T) {
 			t.Errorf("worker output lacks the command's stderr or status:\n%s", p.output())
 		}
 	}
-	st, err := Status(conn, q.Name)
+	st, err := Status(context.Background(), conn, q.Name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.DeadLettered != 1 || st.Ready != 0 {
+	if st.Dead != 1 || st.Ready != 0 || !slices.Equal(st.DeadItems, []string{"poison"}) {
 		t.Fatalf("after %d failed deliveries: %+v, want the item dead-lettered", attempts, st)
 	}
 	// RabbitMQ 3.10 dead-letters once the delivery count exceeds the limit.
@@ -189,17 +196,18 @@ func TestWorkNoItem(t *testing.T) {
 			t.Errorf("output:\n%s", p.output())
 		}
 	})
-	t.Run("drained", func(t *testing.T) {
+	t.Run("items held by a worker that does not finish", func(t *testing.T) {
 		q := quorum(brokertest.Queue(t))
-		seedItems(t, conn, q, []string{"one"})
-		if code := start(t, "", "work", "--queue", q.Name, "--", "true").wait(t, 30*time.Second); code != 0 {
-			t.Fatalf("first worker exited %d", code)
-		}
-		p := start(t, "", "work", "--queue", q.Name, "--wait", "1s", "--", "true")
+		seedItems(t, conn, q, []string{"held"})
+		dir := t.TempDir()
+		holder := start(t, "", "work", "--queue", q.Name, "--", "sh", "-c", "touch "+dir+"/started; sleep 60")
+		t.Cleanup(holder.kill)
+		eventually(t, 20*time.Second, "the first worker to hold the item", func() bool { _, err := os.Stat(filepath.Join(dir, "started")); return err == nil })
+		p := start(t, "", "work", "--queue", q.Name, "--wait", "3s", "--", "true")
 		if code := p.wait(t, 30*time.Second); code != int(NoItem) {
-			t.Fatalf("exit %d, want 3:\n%s", code, p.output())
+			t.Fatalf("exit %d, want 3: an item is still held, the run is not complete:\n%s", code, p.output())
 		}
-		if !strings.Contains(p.output(), "no item arrived on "+q.Name+" within 1s") {
+		if !strings.Contains(p.output(), "the run is not complete (0 of 1 items are done)") {
 			t.Errorf("output:\n%s", p.output())
 		}
 	})

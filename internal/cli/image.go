@@ -16,18 +16,19 @@ const imageDoc = `Build the jobwq runner image: the image spec.runner.image name
 the seeding Job and supplies jobwq to the worker pods' init container.
 
 No Docker and no base image are needed. Each image holds one static linux
-jobwq binary at /jobwq (its entrypoint), /etc/passwd and /etc/group entries
+jobwq-runner binary (the pod commands only: seed, work, status, retry,
+install) at /jobwq (its entrypoint), /etc/passwd and /etc/group entries
 for the numeric non-root user 10001 it runs as, and an empty /tmp. The
 images of all platforms are gathered in one OCI image index. Timestamps come
 from the commit time recorded in the binary, so the same binaries always
 give the same digest.
 
---binary PATH, repeated, gives one static linux jobwq binary per platform;
-the platform is read from the binary. Without --binary the running jobwq is
-used, if it is a static linux binary. A release's linux archives hold such
-binaries, and so does:
+--binary PATH, repeated, gives one static linux jobwq-runner binary per
+platform (the full jobwq is accepted too); the platform is read from the
+binary. Without --binary the running jobwq is used, if it is a static linux
+binary. A release's linux archives hold such binaries, and so does:
 
-  CGO_ENABLED=0 GOOS=linux GOARCH=arm64 go build -trimpath -o jobwq-linux-arm64 ./cmd/jobwq
+  CGO_ENABLED=0 GOOS=linux GOARCH=arm64 go build -trimpath -o jobwq-runner-linux-arm64 ./cmd/jobwq-runner
 
 --oci-layout DIR writes an OCI image layout, tagged latest, which skopeo
 (oci:DIR:latest), umoci, crane and podman read; DIR is replaced if it is an
@@ -41,7 +42,7 @@ On success the image's digest is printed on stdout: REF@sha256:... with
 
 Examples:
   jobwq image --oci-layout jobwq-image
-  jobwq image --binary jobwq-linux-amd64 --binary jobwq-linux-arm64 \
+  jobwq image --binary jobwq-runner-linux-amd64 --binary jobwq-runner-linux-arm64 \
     --push registry.example.com/tools/jobwq:v0.2.0
   skopeo copy --all oci:jobwq-image:latest docker://registry.example.com/tools/jobwq:v0.2.0`
 
@@ -111,7 +112,7 @@ func imageBinaries(paths []string) ([]image.Binary, error) {
 		if err != nil {
 			return nil, fmt.Errorf("image: the running jobwq cannot go in the image: %w; "+
 				"pass a static linux jobwq with --binary, from a release's linux archive or built with "+
-				"CGO_ENABLED=0 GOOS=linux GOARCH=amd64 go build -trimpath -o jobwq-linux-amd64 ./cmd/jobwq", err)
+				"CGO_ENABLED=0 GOOS=linux GOARCH=amd64 go build -trimpath -o jobwq-runner-linux-amd64 ./cmd/jobwq-runner", err)
 		}
 		return []image.Binary{b}, nil
 	}
@@ -133,9 +134,11 @@ func inspectJobwq(path string) (image.Binary, error) {
 	if err != nil {
 		return b, err
 	}
-	// Any module path, so that forks can publish their own.
-	if !strings.HasSuffix(b.Main, "/cmd/jobwq") {
-		return b, fmt.Errorf("%s: built from %s, not jobwq (.../cmd/jobwq)", path, b.Main)
+	// Any module path, so that forks can publish their own. The runner
+	// (cmd/jobwq-runner) is what the image is for; the full jobwq works
+	// too, only larger and slower to start.
+	if !strings.HasSuffix(b.Main, "/cmd/jobwq-runner") && !strings.HasSuffix(b.Main, "/cmd/jobwq") {
+		return b, fmt.Errorf("%s: built from %s, not jobwq (.../cmd/jobwq-runner or .../cmd/jobwq)", path, b.Main)
 	}
 	return b, nil
 }

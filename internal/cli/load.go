@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/jobwq/jobwq/internal/broker"
 	"github.com/jobwq/jobwq/internal/exitcode"
 	"github.com/jobwq/jobwq/internal/items"
 	"github.com/jobwq/jobwq/internal/position"
+	"github.com/jobwq/jobwq/internal/render"
 	"github.com/jobwq/jobwq/internal/spec"
 )
 
@@ -40,4 +42,22 @@ func specError(w io.Writer, err error) error {
 		return exitWith(exitcode.Findings)
 	}
 	return err
+}
+
+// queueOf names a spec's queue as the rendered Jobs do (spec.queue.name,
+// or the one derived for the run), for status and retry.
+func queueOf(path string) (broker.Queue, error) {
+	r, err := render.File(path)
+	if err != nil {
+		if isFinding(err) {
+			return broker.Queue{}, findings(err)
+		}
+		return broker.Queue{}, err
+	}
+	_, work, err := r.Jobs()
+	if err != nil {
+		return broker.Queue{}, err
+	}
+	q := r.Spec.Spec.Queue
+	return broker.Queue{Name: work.Annotations[render.QueueAnnotation], Type: q.Type, DeliveryLimit: q.DeliveryLimit}, nil
 }

@@ -4,41 +4,24 @@
 package cli
 
 import (
-	"context"
-	"errors"
-	"fmt"
 	"io"
 	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/spf13/cobra"
 
 	"github.com/jobwq/jobwq/internal/exitcode"
+	"github.com/jobwq/jobwq/internal/runner"
 )
 
-// exitError carries an exit code chosen by a subcommand. Its message, if any,
-// has already been printed or is printed by Main.
-type exitError struct {
-	code int
-	err  error
-}
+// findings ends a command with exit status 1, telling the user err (nil:
+// the findings were reported already).
+func findings(err error) error { return exitcode.With(exitcode.Findings, err) }
 
-func (e *exitError) Error() string {
-	if e.err == nil {
-		return fmt.Sprintf("exit status %d", e.code)
-	}
-	return e.err.Error()
-}
+// exitWith ends a command with code; the problem was reported already.
+func exitWith(code int) error { return exitcode.With(code, nil) }
 
-func (e *exitError) Unwrap() error { return e.err }
-
-// findings returns an error that makes Main exit 1. A nil err means the
-// findings were already reported and nothing more is printed.
-func findings(err error) error { return &exitError{code: exitcode.Findings, err: err} }
-
-// exitWith returns an error that makes Main exit with code without printing.
-func exitWith(code int) error { return &exitError{code: code} }
+// exitWithErr ends a command with code, telling the user err.
+func exitWithErr(code int, err error) error { return exitcode.With(code, err) }
 
 // streams are the standard streams of one CLI invocation.
 type streams struct {
@@ -48,33 +31,16 @@ type streams struct {
 
 // Main runs jobwq with os.Args and returns the exit code.
 func Main() int {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	return Run(ctx, os.Args[1:], streams{in: os.Stdin, out: os.Stdout, err: os.Stderr})
+	return Run(os.Args[1:], streams{in: os.Stdin, out: os.Stdout, err: os.Stderr})
 }
 
-// Run runs jobwq with args and returns the exit code.
-func Run(ctx context.Context, args []string, s streams) int {
-	root := newRootCmd(s)
-	root.SetArgs(args)
-	err := root.ExecuteContext(ctx)
-	if err == nil {
-		return exitcode.OK
-	}
-	var ee *exitError
-	if errors.As(err, &ee) {
-		if ee.err != nil {
-			fmt.Fprintf(s.err, "jobwq: %v\n", ee.err)
-		}
-		return ee.code
-	}
-	// Anything else is a usage or I/O error: cobra's flag and argument
-	// errors, unreadable files, unwritable outputs.
-	fmt.Fprintf(s.err, "jobwq: %v\n", err)
-	return exitcode.Usage
+// Run runs jobwq with args and returns the exit code; SIGTERM and SIGINT
+// cancel the command's context.
+func Run(args []string, s streams) int {
+	return runner.Execute(newRootCmd(), args, s.in, s.out, s.err)
 }
 
-func newRootCmd(s streams) *cobra.Command {
+func newRootCmd() *cobra.Command {
 	root := &cobra.Command{
 		Use:   "jobwq",
 		Short: "Turn a work-queue spec into a RabbitMQ-backed Kubernetes batch run",
@@ -85,31 +51,17 @@ whose completions equal the number of items, one pod per item.
 
 Exit codes: 0 ok, 1 findings (invalid spec, policy violation, drift),
 2 usage or I/O error.`,
-		SilenceErrors: true,
-		SilenceUsage:  true,
 	}
-	root.SetIn(s.in)
-	root.SetOut(s.out)
-	root.SetErr(s.err)
-	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
-		return fmt.Errorf("%w (see '%s --help')", err, c.CommandPath())
-	})
 	root.AddCommand(
 		newVetCmd(),
 		newBuildCmd(),
 		newRenderCmd(),
 		newPolicyCmd(),
 		newSchemaCmd(),
-		newSeedCmd(),
-		newWorkCmd(),
-		newStatusCmd(),
 		newRunCmd(),
-		newInstallCmd(),
 		newImageCmd(),
-		newVersionCmd(),
 	)
+	// The commands of the pods, which the runner binary has too.
+	root.AddCommand(runner.Commands(runner.Options{QueueOf: queueOf})...)
 	return root
 }
-
-// exitWithErr prints err and exits with code.
-func exitWithErr(code int, err error) error { return &exitError{code: code, err: err} }

@@ -12,36 +12,45 @@ import (
 	"github.com/jobwq/jobwq/internal/exitcode"
 	jobwqlocal "github.com/jobwq/jobwq/internal/local"
 	"github.com/jobwq/jobwq/internal/render"
+	"github.com/jobwq/jobwq/internal/runner"
+	"github.com/jobwq/jobwq/internal/spec"
 )
 
 const runDoc = `Run a whole WorkQueue on this machine against a local broker.
 
-run --local does what the seeding and worker Jobs do in a cluster: it
+run --local does what the seeding and worker Jobs do in a cluster, with the
+very arguments and environment the rendered Jobs give their containers: it
 seeds the spec's items into the queue, then runs the worker command as
 local processes (each one 'jobwq work', taking one item), parallelism at a
 time, until every item has succeeded. Failed items come back and are tried
 again, up to the spec's backoffLimit of failed workers, as the worker Job
 would. Use it to try a worker before building an image.
 
-The command runs as the spec gives it, so it must exist on this machine.
-spec.worker.env values are set; valueFrom entries cannot be resolved here
-and are taken from this environment if present.
+The command runs as the spec gives it, so it must exist on this machine:
+it is checked before anything is seeded. spec.worker.env values are set;
+valueFrom entries cannot be resolved here and are taken from this
+environment if present. --queue replaces the spec's queue, so that people
+sharing a broker do not share a run.
 
-` + brokerEnvDoc + `
+A run whose items are all done already ends at once (the ledger says so);
+--reset deletes the queue and its companions and starts over.
+
+` + runner.BrokerEnvDoc + `
 
 Exit status: 0 when every item succeeded, 1 when the run failed (too many
-failed workers, items dead-lettered, a refused queue), 2 usage error, 4
-broker error.
+failed workers, items dead-lettered, a queue seeded with other items), 2
+usage error (the command cannot be started, a bad spec), 4 broker error.
 
 Examples:
-  jobwq run --local examples/fruits
-  jobwq run --local examples/fruits --reset`
+  jobwq run --local examples/fruits-local
+  jobwq run --local examples/fruits-local --queue fruits-$USER --reset`
 
 func newRunCmd() *cobra.Command {
 	var (
-		bf    brokerFlags
+		bf    runner.BrokerFlags
 		local bool
 		reset bool
+		queue string
 	)
 	cmd := &cobra.Command{
 		Use:   "run --local SPEC",
@@ -52,7 +61,21 @@ func newRunCmd() *cobra.Command {
 			if !local {
 				return errors.New("only --local runs exist: apply the built tree with kubectl for a cluster")
 			}
-			r, err := render.File(args[0])
+			w, err := spec.Load(args[0])
+			if err != nil {
+				return specError(cmd.ErrOrStderr(), err)
+			}
+			if cmd.Flags().Changed("queue") {
+				if err := broker.ValidateName(queue); err != nil {
+					return fmt.Errorf("--queue: %w", err)
+				}
+				w.Spec.Queue.Name = queue
+			}
+			// Before the seeder: a typo must not leave a seeded queue.
+			if err := broker.CheckCommand(w.Spec.Worker.Command); err != nil {
+				return fmt.Errorf("spec.worker.command: %w; nothing was seeded", err)
+			}
+			r, err := render.Spec(w)
 			if err != nil {
 				return specError(cmd.ErrOrStderr(), err)
 			}
@@ -60,11 +83,11 @@ func newRunCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			cfg, err := bf.config()
+			cfg, err := bf.Config()
 			if err != nil {
 				return err
 			}
-			logf := logger(cmd.ErrOrStderr(), "run")
+			logf := runner.Logger(cmd.ErrOrStderr(), "run")
 			if reset {
 				if err := resetQueue(cfg, workJob.Annotations[render.QueueAnnotation]); err != nil {
 					return err
@@ -101,9 +124,10 @@ func newRunCmd() *cobra.Command {
 			return runFailure(err, "")
 		},
 	}
-	bf.register(cmd)
+	bf.Register(cmd)
 	cmd.Flags().BoolVar(&local, "local", false, "run on this machine (required)")
 	cmd.Flags().BoolVar(&reset, "reset", false, "delete the run's queue and its companions first")
+	cmd.Flags().StringVar(&queue, "queue", "", "queue to run in, instead of the spec's")
 	return cmd
 }
 
@@ -125,7 +149,7 @@ func resetQueue(cfg broker.Config, queue string) error {
 	if err != nil {
 		return exitWithErr(exitcode.Broker, err)
 	}
-	defer conn.Close()
+	defer broker.CloseConn(conn)
 	if err := broker.Reset(conn, queue); err != nil {
 		return exitWithErr(exitcode.Broker, err)
 	}

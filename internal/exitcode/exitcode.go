@@ -5,6 +5,11 @@
 // below, so the three can never disagree.
 package exitcode
 
+import (
+	"errors"
+	"fmt"
+)
+
 const (
 	// OK: success. For work, the item was processed and acknowledged.
 	OK = 0
@@ -31,3 +36,35 @@ var SeedFatal = []int{Findings, Usage}
 // WorkFatal are the worker's statuses that retrying cannot fix: it is
 // misconfigured, or the queue cannot supply the remaining completions.
 var WorkFatal = []int{Usage, NoItem}
+
+// An Error ends a command with a chosen exit status. Err, when not nil, is
+// what the user is told (once); a nil Err means it was reported already.
+type Error struct {
+	Code int
+	Err  error
+}
+
+// With ends a command with code, telling the user err (if not nil).
+func With(code int, err error) error { return &Error{Code: code, Err: err} }
+
+func (e *Error) Error() string {
+	if e.Err == nil {
+		return fmt.Sprintf("exit status %d", e.Code)
+	}
+	return e.Err.Error()
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// Of is the exit status err calls for: OK for nil, an *Error's code, and
+// Usage for anything else (unreadable files, bad flags).
+func Of(err error) int {
+	if err == nil {
+		return OK
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return Usage
+}

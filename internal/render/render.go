@@ -162,7 +162,7 @@ func newInput(w *spec.WorkQueue, set *items.Set) (*input, error) {
 	in.Worker.WaitSeconds = seconds(wk.Wait)
 	in.Worker.ActiveDeadlineSeconds = seconds(wk.ActiveDeadline)
 	in.Worker.TTLSecondsAfterFinished = seconds(wk.TTLAfterFinished)
-	in.Worker.BackoffLimit = wk.BackoffLimit
+	in.Worker.BackoffLimit = BackoffLimit(w, set.Count)
 	in.Worker.Env = wk.Env
 	if in.Worker.Env == nil {
 		in.Worker.Env = []spec.EnvVar{}
@@ -174,6 +174,23 @@ func newInput(w *spec.WorkQueue, set *items.Set) (*input, error) {
 	in.Broker.Resources = b.Resources
 	in.Broker.Storage = b.Storage
 	return in, nil
+}
+
+// maxDerivedBackoff caps the derived backoffLimit: past this many failed
+// pods the failures are the worker's, not its items'.
+const maxDerivedBackoff = 1000
+
+// BackoffLimit is the worker Job's backoffLimit: the spec's, or one that
+// fits the items' own retries. The broker bounds each item's tries (a
+// quorum queue delivers a failing item deliveryLimit + 1 times on
+// RabbitMQ 3.x before dead-lettering it), so a Job that failed after six
+// failed pods, Kubernetes' default, would give up on healthy items long
+// before the broker gave up on the failing ones.
+func BackoffLimit(w *spec.WorkQueue, items int) int {
+	if b := w.Spec.Worker.BackoffLimit; b != nil {
+		return *b
+	}
+	return min(items*(w.Spec.Queue.DeliveryLimit+1), maxDerivedBackoff)
 }
 
 // QueueName is the spec's queue, or by default one per run:
@@ -287,6 +304,11 @@ func File(path string) (*Rendered, error) {
 	if err != nil {
 		return nil, err
 	}
+	return Spec(w)
+}
+
+// Spec streams a loaded spec's items and renders its tree.
+func Spec(w *spec.WorkQueue) (*Rendered, error) {
 	set, err := items.Collect(w.Items())
 	if err != nil {
 		return nil, err

@@ -84,7 +84,7 @@ type Worker struct {
 	Wait             Duration  `json:"wait"`
 	ActiveDeadline   Duration  `json:"activeDeadline"`
 	TTLAfterFinished Duration  `json:"ttlAfterFinished"`
-	BackoffLimit     int       `json:"backoffLimit"`
+	BackoffLimit     *int      `json:"backoffLimit,omitempty"`
 	Env              []EnvVar  `json:"env,omitempty"`
 	Resources        Resources `json:"resources"`
 }

@@ -1,4 +1,4 @@
-package cli
+package runner
 
 import (
 	"errors"
@@ -21,18 +21,21 @@ This is the program of the seeding Job. --items is a file with one item per
 line, "-" for standard input, or a directory of such files taken in name
 order (the seeding pod's items volume). Items are published persistent and
 mandatory over one connection with a window of outstanding publisher
-confirms; after the last confirm the queue depth is checked and the queue
-is sealed, and only then do workers start taking items.
+confirms, each numbered for the run's ledger (QUEUE.done, a stream in which
+workers record the items they finished); after the last confirm the queue
+depth is checked and the queue is sealed, and only then do workers start
+taking items.
 
 Run it again after a failure at any point and each item ends up in the queue
 exactly once; run it again after success and it adds nothing. A queue sealed
 with a different item set is refused.
 
-` + brokerEnvDoc + `
+` + BrokerEnvDoc + `
 
 Exit status: 0 seeded (or already seeded with these items), 1 refused (the
-queue holds another item set), 2 usage error or unreadable items, 4 broker
-error (unreachable after retries, alarm, connection lost).
+queue holds another item set), 2 usage error, unreadable items or a queue
+that exists with other settings, 4 broker error (unreachable after retries,
+alarm, connection lost).
 
 Examples:
   jobwq seed --queue job1 --items items.txt
@@ -40,7 +43,7 @@ Examples:
 
 func newSeedCmd() *cobra.Command {
 	var (
-		bf       brokerFlags
+		bf       BrokerFlags
 		q        broker.Queue
 		itemsArg string
 		window   int
@@ -52,11 +55,14 @@ func newSeedCmd() *cobra.Command {
 		Long:  seedDoc,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if q.Type != "quorum" && q.Type != "classic" {
-				return fmt.Errorf("--queue-type %q: want quorum or classic", q.Type)
+			if err := q.Validate(); err != nil {
+				return fmt.Errorf("--queue, --queue-type, --delivery-limit: %w", err)
 			}
-			logf := logger(cmd.ErrOrStderr(), "seed")
-			cfg, err := bf.config()
+			if window < 1 {
+				return fmt.Errorf("--window %d: want at least 1", window)
+			}
+			logf := Logger(cmd.ErrOrStderr(), "seed")
+			cfg, err := bf.Config()
 			if err != nil {
 				return err
 			}
@@ -68,9 +74,9 @@ func newSeedCmd() *cobra.Command {
 			conn, err := cfg.DialRetry(ctx, logf)
 			cancel()
 			if err != nil {
-				return exitWithErr(exitcode.Broker, err)
+				return brokerError(err)
 			}
-			defer conn.Close()
+			defer broker.CloseConn(conn)
 			logf("seeding %d items (%s) into %s on %s", set.Count, set.Digest, q.Name, cfg)
 			start := time.Now()
 			res, err := broker.Seed(cmd.Context(), conn, broker.SeedOptions{
@@ -83,9 +89,9 @@ func newSeedCmd() *cobra.Command {
 			var refused *broker.RefusedError
 			switch {
 			case errors.As(err, &refused):
-				return findings(err)
+				return exitcode.With(exitcode.Findings, err)
 			case err != nil:
-				return exitWithErr(exitcode.Broker, err)
+				return brokerError(err)
 			case res.AlreadySealed:
 				logf("%s was already seeded with these %d items; nothing to do", q.Name, set.Count)
 			default:
@@ -95,7 +101,7 @@ func newSeedCmd() *cobra.Command {
 			return nil
 		},
 	}
-	bf.register(cmd)
+	bf.Register(cmd)
 	cmd.Flags().StringVar(&q.Name, "queue", os.Getenv("QUEUE"), "queue to seed (default $QUEUE)")
 	cmd.Flags().StringVar(&q.Type, "queue-type", "quorum", "queue type if it must be declared: quorum or classic")
 	cmd.Flags().IntVar(&q.DeliveryLimit, "delivery-limit", 3, "deliveries of one item before it is dead-lettered (quorum queues)")
@@ -103,12 +109,6 @@ func newSeedCmd() *cobra.Command {
 	cmd.Flags().IntVar(&window, "window", broker.DefaultWindow, "publishes awaiting their confirm at once")
 	cmd.Flags().DurationVar(&connWait, "connect-timeout", 5*time.Minute, "how long to retry the first connection")
 	_ = cmd.MarkFlagRequired("items")
-	cmd.PreRunE = func(*cobra.Command, []string) error {
-		if q.Name == "" {
-			return errors.New("--queue is required (or set $QUEUE)")
-		}
-		return nil
-	}
 	return cmd
 }
 

@@ -1,7 +1,6 @@
-package cli
+package runner
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -19,7 +18,14 @@ This is the program of each worker pod: it waits until the queue is sealed
 (workers may start before the seeder finishes), takes exactly one item
 (prefetch 1, and the consumer is cancelled on the first delivery), runs
 COMMAND with the item on its standard input while its output streams
-through, and acknowledges the item only when COMMAND exits 0.
+through, records the item in the run's ledger (QUEUE.done) and only then
+acknowledges it, when COMMAND exits 0.
+
+COMMAND is checked before anything is taken: one that is not on PATH or
+not executable is exit 2, and no item pays a delivery for it. It runs
+without the broker's settings and credentials in its environment (every
+BROKER_* and JOBWQ_* variable is removed), and with HOME set to a writable
+directory when it has none (a read-only root, a numeric user).
 
 If COMMAND fails or runs past --timeout, the item goes back to the queue; a
 quorum queue dead-letters it into QUEUE.dead after its last allowed
@@ -28,15 +34,24 @@ COMMAND (SIGKILL follows after --grace) and nothing is acknowledged after
 it. A lost connection is an error, never a success: the broker hands the
 item to another worker.
 
-` + brokerEnvDoc + `
+A worker that finds nothing to take reads the ledger: when every item is
+done, the run is complete and it exits 0 at once (a replacement for a
+worker killed after its acknowledgement, or a Job applied again after the
+run finished); when the items not done were all dead-lettered, it exits 3
+naming them; otherwise other workers hold items, and it waits for one to
+come back, up to --wait.
+
+` + BrokerEnvDoc + `
 
 Exit status (the worker Job's podFailurePolicy relies on these):
-  0  the item was processed and acknowledged
+  0  the item was processed and acknowledged, or the run is complete
   1  COMMAND failed, timed out or was stopped; the item went back to the
      queue (or to QUEUE.dead after its last allowed delivery)
-  2  usage or configuration error
-  3  no item arrived within --wait: the queue was never sealed, or it
-     holds nothing more to take
+  2  usage or configuration error: COMMAND cannot be started, bad flags;
+     no item was taken
+  3  no item to take and the run cannot complete: items were
+     dead-lettered, the queue was never sealed, or items held by other
+     workers did not come back within --wait
   4  broker error: unreachable, or the connection was lost
 
 Examples:
@@ -45,7 +60,7 @@ Examples:
 
 func newWorkCmd() *cobra.Command {
 	var (
-		bf   brokerFlags
+		bf   BrokerFlags
 		opts broker.WorkOptions
 	)
 	cmd := &cobra.Command{
@@ -57,15 +72,34 @@ func newWorkCmd() *cobra.Command {
 			if cmd.ArgsLenAtDash() != 0 {
 				return errors.New("put the command after --: jobwq work --queue QUEUE -- COMMAND [ARGS...]")
 			}
-			if opts.Queue == "" {
-				return errors.New("--queue is required (or set $QUEUE)")
+			if err := broker.ValidateName(opts.Queue); err != nil {
+				return fmt.Errorf("--queue: %w (or set $QUEUE)", err)
 			}
-			cfg, err := bf.config()
+			for _, d := range []struct {
+				flag string
+				d    time.Duration
+			}{{"--wait", opts.Wait}, {"--grace", opts.Grace}} {
+				if d.d <= 0 {
+					return fmt.Errorf("%s %v: want a positive duration", d.flag, d.d)
+				}
+			}
+			if opts.Timeout < 0 {
+				return fmt.Errorf("--timeout %v: want a positive duration, or 0 for none", opts.Timeout)
+			}
+			if opts.DeliveryLimit < 0 {
+				return fmt.Errorf("--delivery-limit %d: want 0 (unknown) or more", opts.DeliveryLimit)
+			}
+			opts.Command = args
+			// Before anything else: a typo must not cost an item.
+			if err := broker.CheckCommand(opts.Command); err != nil {
+				return fmt.Errorf("%w; no item was taken", err)
+			}
+			cfg, err := bf.Config()
 			if err != nil {
 				return err
 			}
-			logf := logger(cmd.ErrOrStderr(), "work")
-			opts.Command = args
+			logf := Logger(cmd.ErrOrStderr(), "work")
+			opts.Env = broker.CommandEnv(os.Environ())
 			opts.Stdout = cmd.OutOrStdout()
 			opts.Stderr = cmd.ErrOrStderr()
 			opts.Logf = logf
@@ -74,29 +108,25 @@ func newWorkCmd() *cobra.Command {
 			conn, err := cfg.DialRetry(ctx, logf)
 			cancel()
 			if err != nil {
-				return exitWithErr(exitcode.Broker, err)
+				if cmd.Context().Err() != nil {
+					return exitcode.With(exitcode.Failed, fmt.Errorf("stopped while connecting: %w", err))
+				}
+				return brokerError(err)
 			}
-			defer conn.Close()
+			defer broker.CloseConn(conn)
 			err = broker.WorkOne(cmd.Context(), conn, opts)
 			var we *broker.WorkError
 			if errors.As(err, &we) {
-				return exitWithErr(int(we.Outcome), err)
+				return exitcode.With(int(we.Outcome), err)
 			}
 			return err
 		},
 	}
-	bf.register(cmd)
+	bf.Register(cmd)
 	cmd.Flags().StringVar(&opts.Queue, "queue", os.Getenv("QUEUE"), "queue to take an item from (default $QUEUE)")
+	cmd.Flags().IntVar(&opts.DeliveryLimit, "delivery-limit", 0, "the queue's delivery limit, for saying when an item is dead-lettered (0: unknown)")
 	cmd.Flags().DurationVar(&opts.Wait, "wait", 10*time.Minute, "how long to wait for the seal and for an item")
 	cmd.Flags().DurationVar(&opts.Timeout, "timeout", time.Hour, "how long COMMAND may run on one item (0: no limit)")
 	cmd.Flags().DurationVar(&opts.Grace, "grace", 10*time.Second, "time between SIGTERM and SIGKILL when COMMAND is stopped")
 	return cmd
-}
-
-// contextWithTimeout bounds cmd's context; d <= 0 means no bound.
-func contextWithTimeout(cmd *cobra.Command, d time.Duration) (context.Context, context.CancelFunc) {
-	if d <= 0 {
-		return context.WithCancel(cmd.Context())
-	}
-	return context.WithTimeoutCause(cmd.Context(), d, fmt.Errorf("no connection within %v", d))
 }
