@@ -31,13 +31,14 @@ var allowedImports = map[string][]string{
 	"internal/manifests":       {"internal/kustree"},
 	"internal/policy":          {"internal/position", "internal/position/cuepos", "schemas"},
 	"internal/report":          {"internal/policy", "internal/position"},
-	"internal/broker":          {"internal/exitcode", "internal/items"},
+	"internal/command":         nil,
+	"internal/broker":          {"internal/command", "internal/exitcode", "internal/items"},
 	"internal/local":           {"internal/exitcode"},
 	"internal/version":         nil,
 	"internal/image":           nil,
-	"internal/runner":          {"internal/broker", "internal/exitcode", "internal/items", "internal/version"},
+	"internal/runner":          {"internal/broker", "internal/command", "internal/exitcode", "internal/items", "internal/version"},
 	"internal/cli": {
-		"internal/broker", "internal/exitcode", "internal/image", "internal/items", "internal/kustree", "internal/local",
+		"internal/broker", "internal/command", "internal/exitcode", "internal/image", "internal/items", "internal/kustree", "internal/local",
 		"internal/manifests", "internal/policy", "internal/position", "internal/render", "internal/report", "internal/runner",
 		"internal/spec", "internal/version",
 	},
@@ -53,7 +54,7 @@ var allowedImports = map[string][]string{
 // binary): they must not link the CUE evaluator, kustomize or the
 // Kubernetes API machinery, which cost every pod start time and memory
 // (one worker process per item).
-var inPods = []string{"cmd/jobwq-runner", "internal/runner", "internal/broker", "internal/items", "internal/exitcode", "internal/position", "internal/version"}
+var inPods = []string{"cmd/jobwq-runner", "internal/runner", "internal/broker", "internal/command", "internal/items", "internal/exitcode", "internal/position", "internal/version"}
 
 var heavy = []string{"cuelang.org/", "sigs.k8s.io/kustomize/", "k8s.io/"}
 

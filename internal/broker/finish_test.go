@@ -302,3 +302,41 @@ func TestRetryExactlyOnce(t *testing.T) {
 		t.Fatalf("%d items back in the queue (%d distinct), want %d", len(got), len(slices.Compact(got)), n)
 	}
 }
+
+// --items-per-pod: a worker takes up to N items one after another, each
+// recorded and acknowledged; a failed one ends it and the ones it finished
+// stay done; the last pod ends when the run is complete.
+func TestWorkItemsPerPod(t *testing.T) {
+	brokertest.Shared(t)
+	conn := brokertest.Dial(t)
+	q := quorum(brokertest.Queue(t))
+	seedItems(t, conn, q, []string{"a", "b", "c", "bad", "e"})
+	dir := t.TempDir()
+	worker := func(args ...string) *proc {
+		return start(t, "", append([]string{"work", "--queue", q.Name, "--items-per-pod", "2", "--wait", "20s", "--"}, args...)...)
+	}
+	if p := worker(recorder(dir)...); p.wait(t, 30*time.Second) != 0 || strings.Count(p.output(), "done and acknowledged") != 2 {
+		t.Fatalf("first pod:\n%s", p.output())
+	}
+	// "c" then "bad": the second fails, "c" stays done.
+	p := worker("sh", "-c", `read item; test "$item" != bad && echo "$item" > `+dir+`/item.c`)
+	if code := p.wait(t, 30*time.Second); code != int(Failed) {
+		t.Fatalf("second pod exited %d, want 1:\n%s", code, p.output())
+	}
+	// The rest, then a pod that finds the run complete.
+	for range 2 {
+		if p := worker(recorder(dir)...); p.wait(t, 30*time.Second) != 0 {
+			t.Fatalf("pod failed:\n%s", p.output())
+		}
+	}
+	if got := processed(t, dir); !slices.Equal(got, []string{"a", "b", "bad", "c\n", "e"}) {
+		t.Errorf("processed %q", got)
+	}
+	st, err := Status(context.Background(), conn, q.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !st.Complete() {
+		t.Errorf("status %+v, want complete", st)
+	}
+}

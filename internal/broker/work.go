@@ -1,21 +1,16 @@
 package broker
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"slices"
-	"strings"
-	"syscall"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
+	"github.com/jobwq/jobwq/internal/command"
 	"github.com/jobwq/jobwq/internal/exitcode"
 )
 
@@ -43,12 +38,15 @@ const (
 	BrokerError Outcome = exitcode.Broker
 )
 
-// WorkOptions configure WorkOne.
+// WorkOptions configure Work.
 type WorkOptions struct {
 	Queue string
 	// DeliveryLimit is the queue's, for saying when a failed item goes to
 	// Q.dead rather than back to the queue (0: unknown).
 	DeliveryLimit int
+	// PerPod is how many items to take, one after another (0 or 1: one).
+	// A failed item ends the run of the pod.
+	PerPod int
 	// Wait bounds the wait for the seal and then for an item.
 	Wait time.Duration
 	// Timeout bounds the command's run on one item.
@@ -56,8 +54,8 @@ type WorkOptions struct {
 	// Grace is how long a stopped command has between SIGTERM and SIGKILL.
 	Grace   time.Duration
 	Command []string
-	// Env is the command's environment (see CommandEnv); nil means this
-	// process's, as CommandEnv leaves it.
+	// Env is the command's environment (see command.Env); nil means this
+	// process's, as command.Env leaves it.
 	Env    []string
 	Stdout io.Writer
 	Stderr io.Writer
@@ -77,60 +75,12 @@ func workErr(o Outcome, format string, args ...any) error {
 	return &WorkError{Outcome: o, Err: fmt.Errorf(format, args...)}
 }
 
-// CheckCommand reports a command that cannot be started, before any item
-// is taken: a typo must not cost a healthy item its deliveries.
-func CheckCommand(command []string) error {
-	if len(command) == 0 || command[0] == "" {
-		return errors.New("no command to run")
-	}
-	if _, err := exec.LookPath(command[0]); err != nil {
-		var ee *exec.Error
-		if errors.As(err, &ee) && errors.Is(ee.Err, exec.ErrNotFound) && !strings.Contains(command[0], "/") {
-			return fmt.Errorf("command %q is not on PATH (%s)", command[0], os.Getenv("PATH"))
-		}
-		return fmt.Errorf("command %q cannot be run: %v", command[0], errors.Unwrap(err))
-	}
-	return nil
-}
-
-// CommandEnv is the environment a worker's command runs in: environ
-// without the broker's settings and credentials, which are jobwq's
-// business and none of the command's, and with a HOME it can write to.
-// Images run by a numeric non-root user on a read-only root often have
-// none (HOME=/), and Python, git or npm then fail writing their caches.
-func CommandEnv(environ []string) []string {
-	env := slices.DeleteFunc(slices.Clone(environ), func(kv string) bool {
-		return strings.HasPrefix(kv, "BROKER_") || strings.HasPrefix(kv, "JOBWQ_")
-	})
-	home := ""
-	for _, kv := range env {
-		if v, ok := strings.CutPrefix(kv, "HOME="); ok {
-			home = v
-		}
-	}
-	if home == "" || !writable(home) {
-		env = slices.DeleteFunc(env, func(kv string) bool { return strings.HasPrefix(kv, "HOME=") })
-		env = append(env, "HOME="+os.TempDir())
-	}
-	return env
-}
-
-func writable(dir string) bool {
-	f, err := os.CreateTemp(dir, ".jobwq-home-")
-	if err != nil {
-		return false
-	}
-	f.Close()
-	os.Remove(f.Name())
-	return true
-}
-
-// WorkOne takes exactly one item from the queue and runs the command with
-// the item on its standard input. The item is recorded in the ledger and
-// acknowledged only after the command exits 0; in every other case it is
-// returned (or, after its last allowed delivery, dead-lettered). Cancelling
-// ctx, as SIGTERM does, stops the command with SIGTERM and returns the
-// item.
+// Work takes an item from the queue (PerPod of them, one after another)
+// and runs the command with the item on its standard input. The item is
+// recorded in the ledger and acknowledged only after the command exits 0;
+// in every other case it is returned (or, after its last allowed delivery,
+// dead-lettered) and the worker ends. Cancelling ctx, as SIGTERM does,
+// stops the command with SIGTERM and returns the item.
 //
 // A worker that finds nothing to take reads the ledger: when every item
 // of the seeded set is done, the run is complete and it ends Done without
@@ -141,7 +91,7 @@ func writable(dir string) bool {
 //
 // A nil error means Done; otherwise the error is a *WorkError with the
 // outcome.
-func WorkOne(ctx context.Context, conn *amqp.Connection, opts WorkOptions) error {
+func Work(ctx context.Context, conn *amqp.Connection, opts WorkOptions) error {
 	if opts.Logf == nil {
 		opts.Logf = func(string, ...any) {}
 	}
@@ -149,9 +99,9 @@ func WorkOne(ctx context.Context, conn *amqp.Connection, opts WorkOptions) error
 		opts.Grace = 10 * time.Second
 	}
 	if opts.Env == nil {
-		opts.Env = CommandEnv(os.Environ())
+		opts.Env = command.Env(os.Environ())
 	}
-	if err := CheckCommand(opts.Command); err != nil {
+	if err := command.Check(opts.Command); err != nil {
 		return &WorkError{Outcome: Usage, Err: fmt.Errorf("%w; no item was taken", err)}
 	}
 	deadline := time.Now().Add(opts.Wait)
@@ -166,7 +116,8 @@ func WorkOne(ctx context.Context, conn *amqp.Connection, opts WorkOptions) error
 	if err != nil {
 		return workErr(BrokerError, "%w", err)
 	}
-	// One unacknowledged delivery at most: this worker handles one item.
+	// One unacknowledged delivery at most: this worker handles one item
+	// at a time.
 	if err := ch.Qos(1, 0, false); err != nil {
 		return workErr(BrokerError, "set prefetch: %w", err)
 	}
@@ -178,19 +129,43 @@ func WorkOne(ctx context.Context, conn *amqp.Connection, opts WorkOptions) error
 	if err != nil {
 		return workErr(BrokerError, "consume from %s: %w", opts.Queue, err)
 	}
-	d, err := waitForItem(ctx, conn, deliveries, closed, s, deadline, opts)
-	if err != nil || d == nil {
-		return err
+	per := max(opts.PerPod, 1)
+	for n := 1; ; n++ {
+		d, err := waitForItem(ctx, conn, deliveries, closed, s, deadline, opts)
+		if err != nil || d == nil {
+			if d == nil && err == nil && n > 1 {
+				opts.Logf("did %d items; the run is complete", n-1)
+			}
+			return err
+		}
+		last := n == per
+		if last {
+			// Take no more: with prefetch 1 nothing else is in flight, and
+			// the cancel makes that true for the rest of the run too. Not
+			// waiting for cancel-ok saves a round trip; a failed cancel
+			// fails the ack below.
+			if err := ch.Cancel(tag, true); err != nil {
+				return workErr(BrokerError, "cancel consumer: %w", err)
+			}
+		}
+		if err := process(ctx, ch, closed, d, last, opts); err != nil {
+			return err
+		}
+		if last {
+			return nil
+		}
+		// The next item gets a wait of its own.
+		deadline = time.Now().Add(opts.Wait)
 	}
-	// Take no more: with prefetch 1 nothing else is in flight, and the
-	// cancel makes that true for the rest of the run too. Not waiting for
-	// cancel-ok saves a round trip; a failed cancel fails the ack below.
-	if err := ch.Cancel(tag, true); err != nil {
-		return workErr(BrokerError, "cancel consumer: %w", err)
-	}
+}
 
+// process runs the command on one delivered item and settles it: recorded
+// in the ledger and acknowledged after success, rejected after failure.
+// The last item of a pod closes the channel, which waits for the broker to
+// have processed the acknowledgement.
+func process(ctx context.Context, ch *amqp.Channel, closed <-chan *amqp.Error, d *amqp.Delivery, last bool, opts WorkOptions) error {
 	attempt := deliveryCount(*d) + 1
-	item := describeItem(d.Body)
+	item := command.Describe(d.Body)
 	opts.Logf("took item %s from %s (delivery %d)", item, opts.Queue, attempt)
 	runErr := run(ctx, closed, d.Body, opts)
 
@@ -211,10 +186,12 @@ func WorkOne(ctx context.Context, conn *amqp.Connection, opts WorkOptions) error
 		if err := d.Ack(false); err != nil {
 			return workErr(BrokerError, "acknowledge item %s: %w", item, err)
 		}
-		// Closing waits for the broker's close-ok, which comes after the
-		// ack has been processed.
-		if err := closeWithin(ch, 10*time.Second); err != nil {
-			return workErr(BrokerError, "acknowledge item %s: %w", item, err)
+		if last {
+			// Closing waits for the broker's close-ok, which comes after
+			// the ack has been processed.
+			if err := closeWithin(ch, 10*time.Second); err != nil {
+				return workErr(BrokerError, "acknowledge item %s: %w", item, err)
+			}
 		}
 		opts.Logf("item %s done and acknowledged", item)
 		return nil
@@ -304,15 +281,6 @@ func waitForItem(ctx context.Context, conn *amqp.Connection, deliveries <-chan a
 	}
 }
 
-// describeItem is an item for a log line: quoted, and cut short.
-func describeItem(b []byte) string {
-	const max = 60
-	if len(b) <= max {
-		return fmt.Sprintf("%q", b)
-	}
-	return fmt.Sprintf("%q… (%d bytes)", b[:max], len(b))
-}
-
 // closeWithin closes ch, giving up after d.
 func closeWithin(ch *amqp.Channel, d time.Duration) error {
 	done := make(chan error, 1)
@@ -342,18 +310,11 @@ type connLost struct{ err error }
 
 func (c *connLost) Error() string { return fmt.Sprintf("connection lost: %v", c.err) }
 
-// run runs the command on one item. It stops the command early, with
-// SIGTERM and then SIGKILL after the grace period, when the item's time is
-// up, when ctx is cancelled, or when the broker connection is lost (the
-// item is already on its way to another worker).
+// run runs the command on one item; a lost broker connection stops it too
+// (the item is already on its way to another worker).
 func run(ctx context.Context, closed <-chan *amqp.Error, item []byte, opts WorkOptions) error {
 	runCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	if opts.Timeout > 0 {
-		var stop context.CancelFunc
-		runCtx, stop = context.WithTimeoutCause(runCtx, opts.Timeout, fmt.Errorf("the command ran past its timeout of %v", opts.Timeout))
-		defer stop()
-	}
 	go func() {
 		select {
 		case e := <-closed:
@@ -361,36 +322,10 @@ func run(ctx context.Context, closed <-chan *amqp.Error, item []byte, opts WorkO
 		case <-runCtx.Done():
 		}
 	}()
-
-	cmd := exec.CommandContext(runCtx, opts.Command[0], opts.Command[1:]...)
-	cmd.Stdin = bytes.NewReader(item)
-	cmd.Stdout = opts.Stdout
-	cmd.Stderr = opts.Stderr
-	cmd.Env = opts.Env
-	// The command gets SIGTERM first, like a pod's containers, and its own
-	// process group so a shell's children hear it too.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM) }
-	cmd.WaitDelay = opts.Grace
-	err := cmd.Run()
-	if cause := context.Cause(runCtx); runCtx.Err() != nil && cause != nil {
-		if cmd.Process != nil {
-			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		}
-		var lost *connLost
-		if errors.As(cause, &lost) {
-			return lost
-		}
-		return cause
-	}
-	if err != nil {
-		var exitErr *exec.ExitError
-		if errors.As(err, &exitErr) {
-			return fmt.Errorf("command %q failed: %v", filepath.Base(opts.Command[0]), exitErr.ProcessState)
-		}
-		return fmt.Errorf("run %q: %w", opts.Command[0], err)
-	}
-	return nil
+	return command.Run(runCtx, item, command.Options{
+		Argv: opts.Command, Env: opts.Env, Timeout: opts.Timeout, Grace: opts.Grace,
+		Stdout: opts.Stdout, Stderr: opts.Stderr,
+	})
 }
 
 // waitForSeal polls for Q.seal (workers may start before the seeder) and

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/jobwq/jobwq/internal/broker"
+	"github.com/jobwq/jobwq/internal/command"
 	"github.com/jobwq/jobwq/internal/exitcode"
 	jobwqlocal "github.com/jobwq/jobwq/internal/local"
 	"github.com/jobwq/jobwq/internal/render"
@@ -72,7 +73,7 @@ func newRunCmd() *cobra.Command {
 				w.Spec.Queue.Name = queue
 			}
 			// Before the seeder: a typo must not leave a seeded queue.
-			if err := broker.CheckCommand(w.Spec.Worker.Command); err != nil {
+			if err := command.Check(w.Spec.Worker.Command); err != nil {
 				return fmt.Errorf("spec.worker.command: %w; nothing was seeded", err)
 			}
 			r, err := render.Spec(w)

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/jobwq/jobwq/internal/broker"
+	"github.com/jobwq/jobwq/internal/command"
 	"github.com/jobwq/jobwq/internal/exitcode"
 )
 
@@ -54,14 +55,30 @@ Exit status (the worker Job's podFailurePolicy relies on these):
      workers did not come back within --wait
   4  broker error: unreachable, or the connection was lost
 
+With --items-per-pod N a worker takes up to N items one after another,
+acknowledging each; a failed item ends it (exit 1), and the items it
+finished stay done.
+
+With --index it is a pod of an Indexed Job (the indexed variant): no
+broker, no queue. It reads the items of its completion index
+($JOB_COMPLETION_INDEX, times --items-per-pod) from the mounted chunks in
+--items, reading only the chunks that hold them, and runs COMMAND on each
+in turn, exactly as above (stdin, --timeout, SIGTERM, the environment). A
+failed item is exit 1: the index fails, and when Kubernetes retries it
+(backoffLimitPerIndex) all the index's items run again, so COMMAND must
+tolerate a repeat.
+
 Examples:
   jobwq work --queue job1 -- python3 /worker.py
+  JOB_COMPLETION_INDEX=3 jobwq work --index --items /items --items-per-pod 10 -- python3 /worker.py
   jobwq work --queue job1 --wait 30s --timeout 5m -- sh -c 'read item; echo "Processing $item"'`
 
 func newWorkCmd() *cobra.Command {
 	var (
-		bf   BrokerFlags
-		opts broker.WorkOptions
+		bf       BrokerFlags
+		opts     broker.WorkOptions
+		indexed  bool
+		itemsDir string
 	)
 	cmd := &cobra.Command{
 		Use:   "work --queue QUEUE -- COMMAND [ARGS...]",
@@ -71,6 +88,22 @@ func newWorkCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if cmd.ArgsLenAtDash() != 0 {
 				return errors.New("put the command after --: jobwq work --queue QUEUE -- COMMAND [ARGS...]")
+			}
+			if opts.PerPod < 1 {
+				return fmt.Errorf("--items-per-pod %d: want at least 1", opts.PerPod)
+			}
+			if indexed {
+				if itemsDir == "" {
+					return errors.New("--index needs --items DIR, the mounted item chunks")
+				}
+				if err := command.Check(args); err != nil {
+					return fmt.Errorf("%w; no item was run", err)
+				}
+				if opts.Timeout < 0 || opts.Grace <= 0 {
+					return errors.New("--timeout and --grace: want positive durations (--timeout 0: none)")
+				}
+				run := command.Options{Env: command.Env(os.Environ()), Timeout: opts.Timeout, Grace: opts.Grace}
+				return indexedWork(cmd.Context(), itemsDir, opts.PerPod, args, run, Logger(cmd.ErrOrStderr(), "work"), cmd.OutOrStdout(), cmd.ErrOrStderr())
 			}
 			if err := broker.ValidateName(opts.Queue); err != nil {
 				return fmt.Errorf("--queue: %w (or set $QUEUE)", err)
@@ -91,7 +124,7 @@ func newWorkCmd() *cobra.Command {
 			}
 			opts.Command = args
 			// Before anything else: a typo must not cost an item.
-			if err := broker.CheckCommand(opts.Command); err != nil {
+			if err := command.Check(opts.Command); err != nil {
 				return fmt.Errorf("%w; no item was taken", err)
 			}
 			cfg, err := bf.Config()
@@ -99,7 +132,7 @@ func newWorkCmd() *cobra.Command {
 				return err
 			}
 			logf := Logger(cmd.ErrOrStderr(), "work")
-			opts.Env = broker.CommandEnv(os.Environ())
+			opts.Env = command.Env(os.Environ())
 			opts.Stdout = cmd.OutOrStdout()
 			opts.Stderr = cmd.ErrOrStderr()
 			opts.Logf = logf
@@ -114,7 +147,7 @@ func newWorkCmd() *cobra.Command {
 				return brokerError(err)
 			}
 			defer broker.CloseConn(conn)
-			err = broker.WorkOne(cmd.Context(), conn, opts)
+			err = broker.Work(cmd.Context(), conn, opts)
 			var we *broker.WorkError
 			if errors.As(err, &we) {
 				return exitcode.With(int(we.Outcome), err)
@@ -128,5 +161,8 @@ func newWorkCmd() *cobra.Command {
 	cmd.Flags().DurationVar(&opts.Wait, "wait", 10*time.Minute, "how long to wait for the seal and for an item")
 	cmd.Flags().DurationVar(&opts.Timeout, "timeout", time.Hour, "how long COMMAND may run on one item (0: no limit)")
 	cmd.Flags().DurationVar(&opts.Grace, "grace", 10*time.Second, "time between SIGTERM and SIGKILL when COMMAND is stopped")
+	cmd.Flags().IntVar(&opts.PerPod, "items-per-pod", 1, "items to take, one after another, before exiting")
+	cmd.Flags().BoolVar(&indexed, "index", false, "an Indexed Job's pod: run the items of $"+IndexEnv+" from --items, without a broker")
+	cmd.Flags().StringVar(&itemsDir, "items", "", "with --index: the directory of mounted item chunks")
 	return cmd
 }
