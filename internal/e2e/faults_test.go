@@ -31,7 +31,7 @@ func TestWorkerForceDeletedMidItem(t *testing.T) {
 		}
 		return false
 	})
-	node.MustKubectl(t, "delete", "pod", victim, "-n", r.NS, "--force", "--grace-period=0")
+	r.ForceDelete(victim)
 	t.Logf("force-deleted %s in the middle of %q, %v after the apply", victim, item, r.since())
 
 	st := r.WaitJob(work, "Complete", 5*time.Minute)
@@ -81,7 +81,7 @@ func TestSeedKilledMidSeed(t *testing.T) {
 		}
 		return false
 	})
-	node.MustKubectl(t, "delete", "pod", victim, "-n", r.NS, "--force", "--grace-period=0")
+	r.ForceDelete(victim)
 
 	st := r.WaitJob(seed, "Complete", 8*time.Minute)
 	t.Logf("seed Job complete %v after the apply: %d succeeded, %d failed", r.since(), st.Succeeded, st.Failed)
@@ -115,6 +115,8 @@ func TestBrokerDeletedMidRun(t *testing.T) {
 	r.WaitBrokerReady(3 * time.Minute)
 	t.Logf("broker Ready again %v after the apply", r.since())
 
+	// The seed Job is complete and never runs again, so the items still
+	// to do can only come from the queue as it was before the restart.
 	st := r.WaitJob(work, "Complete", 8*time.Minute)
 	t.Logf("worker Job complete %v after the apply: %d succeeded, %d failed", r.since(), st.Succeeded, st.Failed)
 	if st.Succeeded != len(fruits) {
@@ -122,6 +124,16 @@ func TestBrokerDeletedMidRun(t *testing.T) {
 	}
 	r.CheckEachOnce(r.Processed(work))
 	r.CheckDrained()
+}
+
+// ForceDelete deletes a pod at once (--force --grace-period=0): the API
+// object goes, and the kubelet kills what still runs. kubectl's warning
+// about exactly that is expected on stderr.
+func (r *Run) ForceDelete(pod string) {
+	r.t.Helper()
+	if res := node.Kubectl(r.t, "delete", "pod", pod, "-n", r.NS, "--force", "--grace-period=0"); res.Err != nil {
+		r.t.Fatalf("force-delete %s: %v", pod, res)
+	}
 }
 
 var docSep = regexp.MustCompile(`(?m)^---\n`)
