@@ -66,7 +66,8 @@ type input struct {
 		Resources         spec.Resources `json:"resources"`
 		Storage           spec.Storage   `json:"storage"`
 	} `json:"broker"`
-	Runner spec.Runner `json:"runner"`
+	Runner          spec.Runner `json:"runner"`
+	ImagePullPolicy string      `json:"imagePullPolicy,omitempty"`
 }
 
 // Tree renders the kustomize tree for w and its items.
@@ -142,6 +143,7 @@ func newInput(w *spec.WorkQueue, items *ItemSet) (*input, error) {
 		Runner:      w.Spec.Runner,
 	}
 	in.Queue.Name = QueueName(w, runID)
+	in.ImagePullPolicy = w.Spec.ImagePullPolicy
 	in.Items.Count = items.Count
 	in.Items.Digest = items.Digest
 	for i := range items.Chunks {
