@@ -56,7 +56,7 @@ conformance: kube-tools
 ## Debian's containerd, runc, containernetworking-plugins, iptables,
 ## nftables, mmdebstrap and busybox-static (.ci/run installs them).
 e2e: kube-tools
-	JOBWQ_CACHE=$(CACHE) $(GO) test -race -count=1 -timeout 30m -v ./internal/e2e/...
+	JOBWQ_CACHE=$(CACHE) $(GO) test -race -count=1 -timeout 30m -v ./internal/e2e
 
 ## generate: refresh everything derived from the code and the CUE.
 generate:
