@@ -1,6 +1,7 @@
 # jobwq: `make test` runs every test against the real components (RabbitMQ,
-# kube-apiserver with etcd, kubectl, kube-score); `.ci/run` prepares a fresh
-# machine and calls it.
+# kube-apiserver with etcd, kubectl, kube-score, and a real single-node
+# Kubernetes running real pods, which needs root); `.ci/run` prepares a
+# fresh machine and calls it.
 
 GO        ?= go
 GOFLAGS   ?=
@@ -10,7 +11,7 @@ KUBE_SCORE_VERSION := v1.20.0
 export PATH := $(TOOLS_BIN):$(PATH)
 export JOBWQ_CACHE := $(CACHE)
 
-.PHONY: all test unit lint drift tools kube-score kube-tools conformance bench fuzz generate example clean
+.PHONY: all test unit lint drift tools kube-score kube-tools conformance e2e bench fuzz generate example clean
 
 all: test
 
@@ -38,15 +39,24 @@ kube-score: $(TOOLS_BIN)/kube-score
 $(TOOLS_BIN)/kube-score:
 	GOBIN=$(TOOLS_BIN) $(GO) install github.com/zegl/kube-score/cmd/kube-score@$(KUBE_SCORE_VERSION)
 
-## kube-tools: the pinned kube-apiserver and kube-controller-manager, built
-## from tools/kube into $(CACHE)/kube-<version>/ (seconds once built), and
-## etcd from apt when missing and root.
+## kube-tools: the pinned Kubernetes binaries (kube-apiserver,
+## kube-controller-manager, kube-scheduler, kubelet, kube-proxy) and CoreDNS,
+## built from tools/kube into $(CACHE)/kube-<version>/ (seconds once built),
+## and etcd from apt when missing and root.
 kube-tools:
 	JOBWQ_CACHE=$(CACHE) GO=$(GO) bash tools/kube/install.sh
 
 ## conformance: a real kube-apiserver judges everything jobwq renders.
 conformance: kube-tools
 	JOBWQ_CACHE=$(CACHE) $(GO) test -race -count=1 -timeout 20m ./internal/kubetest/... ./internal/conformance/...
+
+## e2e: jobwq's example and its faults on real pods: a single-node
+## Kubernetes (containerd, kubelet, kube-proxy, CoreDNS on a private bridge
+## in 198.18.0.0/16) started and torn down by internal/e2e. Needs root and
+## Debian's containerd, runc, containernetworking-plugins, iptables,
+## nftables, mmdebstrap and busybox-static (.ci/run installs them).
+e2e: kube-tools
+	JOBWQ_CACHE=$(CACHE) $(GO) test -race -count=1 -timeout 30m -v ./internal/e2e
 
 ## generate: refresh everything derived from the code and the CUE.
 generate:

@@ -27,6 +27,7 @@
 package kubetest
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -46,6 +47,23 @@ type Options struct {
 	// service-account controllers, so a Job's pods are created (and, with
 	// no scheduler or kubelet, stay Pending).
 	ControllerManager bool
+
+	// The fields below are for a control plane that serves a real node
+	// (internal/e2e); their zero values keep the loopback-only server.
+
+	// AdvertiseAddress is the address the API server publishes for the
+	// kubernetes Service (default 127.0.0.1). Endpoints may not be
+	// loopback addresses, so a node with kube-proxy needs a real one.
+	AdvertiseAddress string
+	// ServiceCIDR is --service-cluster-ip-range (default 10.0.0.0/24).
+	ServiceCIDR string
+	// APIServerArgs are appended to kube-apiserver's flags.
+	APIServerArgs []string
+	// Controllers is the controller manager's --controllers list (default
+	// the Job and service-account controllers).
+	Controllers []string
+	// ControllerManagerArgs are appended to kube-controller-manager's flags.
+	ControllerManagerArgs []string
 }
 
 // Server is a running control plane on loopback.
@@ -134,22 +152,25 @@ func start(ctx context.Context, bins binaries, opts Options) (_ *Server, err err
 	}
 	s.procs = append(s.procs, etcd)
 
-	apiserver, err := startProcess(dir, "kube-apiserver", bins.apiserver,
-		"--etcd-servers="+etcdURL,
+	advertise := cmp.Or(opts.AdvertiseAddress, "127.0.0.1")
+	serviceCIDR := cmp.Or(opts.ServiceCIDR, "10.0.0.0/24")
+	apiserverArgs := append([]string{
+		"--etcd-servers=" + etcdURL,
 		"--bind-address=127.0.0.1",
-		"--advertise-address=127.0.0.1",
+		"--advertise-address=" + advertise,
 		fmt.Sprintf("--secure-port=%d", ports[2]),
-		"--cert-dir="+files.certDir,
-		"--token-auth-file="+files.tokens,
+		"--cert-dir=" + files.certDir,
+		"--token-auth-file=" + files.tokens,
 		"--authorization-mode=AlwaysAllow",
 		// As on kubeadm and managed clusters, so that a privileged pod is
 		// refused by Pod Security, the check under test, not by validation.
 		"--allow-privileged=true",
 		"--service-account-issuer=https://kubernetes.default.svc.cluster.local",
-		"--service-account-key-file="+files.saPublic,
-		"--service-account-signing-key-file="+files.saPrivate,
-		"--service-cluster-ip-range=10.0.0.0/24",
-	)
+		"--service-account-key-file=" + files.saPublic,
+		"--service-account-signing-key-file=" + files.saPrivate,
+		"--service-cluster-ip-range=" + serviceCIDR,
+	}, opts.APIServerArgs...)
+	apiserver, err := startProcess(dir, "kube-apiserver", bins.apiserver, apiserverArgs...)
 	if err != nil {
 		return nil, err
 	}
@@ -162,12 +183,17 @@ func start(ctx context.Context, bins binaries, opts Options) (_ *Server, err err
 	}
 
 	if opts.ControllerManager {
-		kcm, err := startProcess(dir, "kube-controller-manager", bins.controllerManager,
-			"--kubeconfig="+files.kubeconfig,
-			"--controllers=job-controller,serviceaccount-controller",
+		controllers := opts.Controllers
+		if len(controllers) == 0 {
+			controllers = []string{"job-controller", "serviceaccount-controller"}
+		}
+		kcmArgs := append([]string{
+			"--kubeconfig=" + files.kubeconfig,
+			"--controllers=" + strings.Join(controllers, ","),
 			"--leader-elect=false",
 			"--secure-port=0",
-		)
+		}, opts.ControllerManagerArgs...)
+		kcm, err := startProcess(dir, "kube-controller-manager", bins.controllerManager, kcmArgs...)
 		if err != nil {
 			return nil, err
 		}

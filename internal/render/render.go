@@ -67,8 +67,9 @@ type input struct {
 		Resources         spec.Resources `json:"resources"`
 		Storage           spec.Storage   `json:"storage"`
 	} `json:"broker"`
-	Runner    spec.Runner `json:"runner"`
-	ExitCodes struct {
+	Runner          spec.Runner `json:"runner"`
+	ImagePullPolicy string      `json:"imagePullPolicy,omitempty"`
+	ExitCodes       struct {
 		SeedFatal []int `json:"seedFatal"`
 		WorkFatal []int `json:"workFatal"`
 	} `json:"exitCodes"`
@@ -147,6 +148,7 @@ func newInput(w *spec.WorkQueue, set *items.Set) (*input, error) {
 		Runner:      w.Spec.Runner,
 	}
 	in.Queue.Name = QueueName(w, runID)
+	in.ImagePullPolicy = w.Spec.ImagePullPolicy
 	in.ExitCodes.SeedFatal = exitcode.SeedFatal
 	in.ExitCodes.WorkFatal = exitcode.WorkFatal
 	in.Items.Count = set.Count

@@ -65,6 +65,8 @@ type Spec struct {
 	Worker    Worker   `json:"worker"`
 	Broker    Broker   `json:"broker"`
 	Runner    Runner   `json:"runner"`
+	// ImagePullPolicy is every container's; empty leaves the field out.
+	ImagePullPolicy string `json:"imagePullPolicy,omitempty"`
 }
 
 // Queue is the run's RabbitMQ queue; an empty Name means one per run.
