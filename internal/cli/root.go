@@ -59,6 +59,7 @@ Exit codes: 0 ok, 1 findings (invalid spec, policy violation, drift),
 		newPolicyCmd(),
 		newSchemaCmd(),
 		newRunCmd(),
+		newItemsCmd(),
 		newImageCmd(),
 	)
 	// The commands of the pods, which the runner binary has too.

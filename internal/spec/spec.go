@@ -79,16 +79,20 @@ type Queue struct {
 // Worker is the pod that processes one item: its image and command, how
 // many run at once, and the deadlines and retries of the worker Job.
 type Worker struct {
-	Image            string    `json:"image"`
-	Command          []string  `json:"command"`
-	Parallelism      int       `json:"parallelism"`
-	Timeout          Duration  `json:"timeout"`
-	Wait             Duration  `json:"wait"`
-	ActiveDeadline   Duration  `json:"activeDeadline"`
-	TTLAfterFinished Duration  `json:"ttlAfterFinished"`
-	BackoffLimit     *int      `json:"backoffLimit,omitempty"`
-	Env              []EnvVar  `json:"env,omitempty"`
-	Resources        Resources `json:"resources"`
+	Image       string   `json:"image"`
+	Command     []string `json:"command"`
+	Parallelism int      `json:"parallelism"`
+	ItemsPerPod int      `json:"itemsPerPod"`
+	// BackoffLimitPerIndex and MaxFailedIndexes are the indexed variant's.
+	BackoffLimitPerIndex int       `json:"backoffLimitPerIndex"`
+	MaxFailedIndexes     *int      `json:"maxFailedIndexes,omitempty"`
+	Timeout              Duration  `json:"timeout"`
+	Wait                 Duration  `json:"wait"`
+	ActiveDeadline       Duration  `json:"activeDeadline"`
+	TTLAfterFinished     Duration  `json:"ttlAfterFinished"`
+	BackoffLimit         *int      `json:"backoffLimit,omitempty"`
+	Env                  []EnvVar  `json:"env,omitempty"`
+	Resources            Resources `json:"resources"`
 }
 
 // Broker is the RabbitMQ jobwq renders for the run.
