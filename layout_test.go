@@ -45,9 +45,11 @@ var allowedImports = map[string][]string{
 	// Test helpers for the real components.
 	"internal/brokertest": nil,
 	"internal/kubetest":   nil,
-	// Packages of tests only.
+	// Packages of tests only, and their helpers.
 	"":                     nil,
 	"internal/conformance": nil,
+	"internal/e2e":         {"internal/kubetest"},
+	"internal/e2e/pause":   nil,
 }
 
 // inPods are the packages the seeding and worker pods run (the runner

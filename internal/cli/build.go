@@ -84,7 +84,7 @@ func newBuildCmd() *cobra.Command {
 // them, named as they would be written. Findings are printed only when
 // there are some.
 func policyGate(cmd *cobra.Command, r *render.Rendered) error {
-	pack, err := policy.Compile(policy.Options{Spec: &policy.Spec{Path: r.Spec.Path, Items: r.Items.Count}})
+	pack, err := policy.Compile(policy.Options{Spec: &policy.Spec{Path: r.Spec.Path, Items: r.Items.Count, ItemsPerPod: r.Spec.Spec.Worker.ItemsPerPod}})
 	if err != nil {
 		return err
 	}

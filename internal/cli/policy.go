@@ -79,7 +79,7 @@ func newPolicyCmd() *cobra.Command {
 					}
 					return fmt.Errorf("--spec: %w", err)
 				}
-				opts.Spec = &policy.Spec{Path: wq.Path, Items: n}
+				opts.Spec = &policy.Spec{Path: wq.Path, Items: n, ItemsPerPod: wq.Spec.Worker.ItemsPerPod}
 			}
 			pack, err := policy.Compile(opts)
 			if err != nil {

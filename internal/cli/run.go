@@ -48,10 +48,11 @@ Examples:
 
 func newRunCmd() *cobra.Command {
 	var (
-		bf    runner.BrokerFlags
-		local bool
-		reset bool
-		queue string
+		bf      runner.BrokerFlags
+		local   bool
+		reset   bool
+		queue   string
+		variant string
 	)
 	cmd := &cobra.Command{
 		Use:   "run --local SPEC",
@@ -61,6 +62,9 @@ func newRunCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if !local {
 				return errors.New("only --local runs exist: apply the built tree with kubectl for a cluster")
+			}
+			if variant != "queue" && variant != "indexed" {
+				return fmt.Errorf("--variant %q: want queue or indexed", variant)
 			}
 			w, err := spec.Load(args[0])
 			if err != nil {
@@ -79,6 +83,9 @@ func newRunCmd() *cobra.Command {
 			r, err := render.Spec(w)
 			if err != nil {
 				return specError(cmd.ErrOrStderr(), err)
+			}
+			if variant == "indexed" {
+				return runIndexed(cmd, r)
 			}
 			seedJob, workJob, err := r.Jobs()
 			if err != nil {
@@ -129,7 +136,43 @@ func newRunCmd() *cobra.Command {
 	cmd.Flags().BoolVar(&local, "local", false, "run on this machine (required)")
 	cmd.Flags().BoolVar(&reset, "reset", false, "delete the run's queue and its companions first")
 	cmd.Flags().StringVar(&queue, "queue", "", "queue to run in, instead of the spec's")
+	cmd.Flags().StringVar(&variant, "variant", "queue", "queue (seed a broker, then workers) or indexed (an Indexed Job's pods, no broker)")
 	return cmd
+}
+
+// runIndexed runs the indexed variant's pods on this machine.
+func runIndexed(cmd *cobra.Command, r *render.Rendered) error {
+	job, err := r.IndexedJob()
+	if err != nil {
+		return err
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("find own executable: %w", err)
+	}
+	itemsDir, err := os.MkdirTemp("", "jobwq-run-items-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(itemsDir)
+	if err := r.WriteItems(itemsDir); err != nil {
+		return err
+	}
+	logf := runner.Logger(cmd.ErrOrStderr(), "run")
+	start := time.Now()
+	sum, err := jobwqlocal.Indexed(cmd.Context(), job, jobwqlocal.Options{
+		Self:    self,
+		Volumes: map[string]string{"items": itemsDir},
+		Env:     os.Environ(),
+		Stdout:  cmd.OutOrStdout(),
+		Stderr:  cmd.ErrOrStderr(),
+		Logf:    logf,
+	})
+	logf("%d of %d indexes succeeded, %d failed attempts, in %v", sum.Succeeded, *job.Spec.Completions, sum.Failed, time.Since(start).Round(time.Millisecond))
+	if len(sum.FailedIndexes) > 0 {
+		logf("the failed items: jobwq items %s --index %s", r.Spec.Path, jobwqlocal.IndexList(sum.FailedIndexes))
+	}
+	return runFailure(err, "")
 }
 
 // runFailure gives a failed local run its exit status.

@@ -9,30 +9,47 @@ import (
 )
 
 // TestWorkerJobPods lets the real Job controller run the worker Job in a
-// restricted namespace. With no scheduler or kubelet the pods stay
+// restricted namespace, for the queue variants and the indexed one, one
+// item per pod and several. With no scheduler or kubelet the pods stay
 // Pending, so the test plays the kubelet: it marks running pods
 // Succeeded, one round at a time, and watches that Pod Security admits
 // every pod, that no more than parallelism are ever active, that
 // parallelism is actually reached, and that the Job completes after
-// exactly one pod per item.
+// exactly one pod per itemsPerPod items.
 func TestWorkerJobPods(t *testing.T) {
+	for _, tc := range []struct {
+		variant, job string
+		perPod, pods int
+	}{
+		{"deployment", "work", 1, 7},
+		{"deployment", "work", 2, 4},
+		{"indexed", "indexed", 1, 7},
+		{"indexed", "indexed", 3, 3},
+	} {
+		t.Run(fmt.Sprintf("%s/%d-per-pod", tc.variant, tc.perPod), func(t *testing.T) {
+			workerJobPods(t, tc.variant, tc.job, tc.perPod, tc.pods)
+		})
+	}
+}
+
+func workerJobPods(t *testing.T, variant, jobKind string, perPod, wantPods int) {
 	const parallelism = 3
 	items := []string{"apple", "banana", "cherry", "date", "fig", "grape", "lemon"}
 
 	dir := t.TempDir()
 	out := filepath.Join(dir, "out")
-	build(t, workQueue(t, dir, "pods", parallelism, items), out)
+	build(t, workQueuePerPod(t, dir, "pods", parallelism, perPod, items), out)
 	ns := kube.Namespace(t)
-	apply(t, ns, filepath.Join(out, "overlays", "deployment"), "created")
+	apply(t, ns, filepath.Join(out, "overlays", variant), "created")
 
 	job := ""
 	for _, name := range strings.Fields(kube.MustKubectl(t, "get", "jobs", "-n", ns, "-o", "jsonpath={.items[*].metadata.name}")) {
-		if strings.HasPrefix(name, "pods-work-") {
+		if strings.HasPrefix(name, "pods-"+jobKind+"-") {
 			job = name
 		}
 	}
 	if job == "" {
-		t.Fatal("no worker Job named pods-work-<hash>")
+		t.Fatalf("no worker Job named pods-%s-<hash>", jobKind)
 	}
 
 	seen := map[string]bool{}
@@ -41,7 +58,7 @@ func TestWorkerJobPods(t *testing.T) {
 	for {
 		if time.Now().After(deadline) {
 			t.Fatalf("the Job did not complete in time: %d of %d pods seen, at most %d active\n%s\n%s",
-				len(seen), len(items), maxActive, events(t, ns), kube.LogTail("kube-controller-manager", 20))
+				len(seen), wantPods, maxActive, events(t, ns), kube.LogTail("kube-controller-manager", 20))
 		}
 		if complete(t, ns, job) {
 			break
@@ -67,11 +84,11 @@ func TestWorkerJobPods(t *testing.T) {
 		time.Sleep(250 * time.Millisecond)
 	}
 
-	if len(seen) != len(items) {
-		t.Errorf("the Job ran %d pods for %d items, want one per item", len(seen), len(items))
+	if len(seen) != wantPods {
+		t.Errorf("the Job ran %d pods for %d items at %d per pod, want %d", len(seen), len(items), perPod, wantPods)
 	}
-	if maxActive != parallelism {
-		t.Errorf("at most %d pods were active at once, want parallelism %d", maxActive, parallelism)
+	if maxActive != min(parallelism, wantPods) {
+		t.Errorf("at most %d pods were active at once, want parallelism %d", maxActive, min(parallelism, wantPods))
 	}
 	if e := events(t, ns); strings.Contains(e, "FailedCreate") {
 		t.Errorf("the Job controller could not create pods:\n%s", e)

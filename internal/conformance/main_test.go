@@ -97,6 +97,12 @@ func overlays(t *testing.T, dir string) map[string]string {
 // and returns the spec's path. Only the fields the brief fixes are used.
 func workQueue(t *testing.T, dir, name string, parallelism int, items []string) string {
 	t.Helper()
+	return workQueuePerPod(t, dir, name, parallelism, 1, items)
+}
+
+// workQueuePerPod is workQueue with spec.worker.itemsPerPod.
+func workQueuePerPod(t *testing.T, dir, name string, parallelism, perPod int, items []string) string {
+	t.Helper()
 	spec := fmt.Sprintf(`apiVersion: jobwq.dev/v1alpha1
 kind: WorkQueue
 metadata:
@@ -109,9 +115,10 @@ spec:
     image: registry.example.com/jobwq/worker:v1
     command: [python3, /worker.py]
     parallelism: %d
+    itemsPerPod: %d
   broker:
     image: rabbitmq:4.1.4-management
-`, name, name, parallelism)
+`, name, name, parallelism, perPod)
 	writeItems(t, dir, items)
 	path := filepath.Join(dir, "workqueue.yaml")
 	if err := os.WriteFile(path, []byte(spec), 0o644); err != nil {

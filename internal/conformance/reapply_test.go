@@ -97,7 +97,7 @@ func workJobCompletions(t *testing.T, ns, name string) []int {
 		if _, err := fmt.Sscan(line, &job, &completions); err != nil {
 			t.Fatalf("parse %q: %v", line, err)
 		}
-		if strings.HasPrefix(job, name+"-work-") {
+		if strings.HasPrefix(job, name+"-work-") || strings.HasPrefix(job, name+"-indexed-") {
 			got = append(got, completions)
 		}
 	}

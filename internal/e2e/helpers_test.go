@@ -29,6 +29,8 @@ type Spec struct {
 	Env          map[string]string // the worker's env (WORK_SECONDS, FAIL_ITEMS)
 	Wait         string            // spec.worker.wait, default the schema's
 	BackoffLimit int               // spec.worker.backoffLimit when > 0
+	ItemsPerPod  int               // spec.worker.itemsPerPod when > 0
+	PerIndex     int               // spec.worker.backoffLimitPerIndex when > 0
 }
 
 var fruits = []string{"apple", "banana", "cherry", "date", "fig", "grape", "lemon", "melon"}
@@ -49,6 +51,12 @@ func (s Spec) yaml(images Images) string {
 	}
 	if s.BackoffLimit > 0 {
 		fmt.Fprintf(&b, "    backoffLimit: %d\n", s.BackoffLimit)
+	}
+	if s.ItemsPerPod > 0 {
+		fmt.Fprintf(&b, "    itemsPerPod: %d\n", s.ItemsPerPod)
+	}
+	if s.PerIndex > 0 {
+		fmt.Fprintf(&b, "    backoffLimitPerIndex: %d\n", s.PerIndex)
 	}
 	if len(s.Env) > 0 {
 		b.WriteString("    env:\n")
@@ -165,7 +173,8 @@ func writeTemp(t *testing.T, content string) string {
 	return f
 }
 
-// Job returns the name of the run's seed or work Job ("seed", "work"),
+// Job returns the name of the run's seed, work or indexed Job ("seed",
+// "work", "indexed"),
 // <name>-<kind>-<run id>, waiting for it to exist.
 func (r *Run) Job(kind string) string {
 	r.t.Helper()

@@ -114,6 +114,10 @@ func buildImages(ctx context.Context, dir, repoRoot, cacheDir string, logf func(
 	if err := goBuildStatic(ctx, repoRoot, runnerBin, "./cmd/jobwq-runner"); err != nil {
 		return nil, err
 	}
+	// The full jobwq builds the trees the tests apply, from the same tree.
+	if err := goBuildStatic(ctx, repoRoot, filepath.Join(dir, "jobwq-cli"), "./cmd/jobwq"); err != nil {
+		return nil, err
+	}
 	err := errors.Join(
 		build("pause", func(out string) error {
 			return oneLayerImage(out, imageRefs.Pause, imageConfig{Entrypoint: []string{"/pause"}, User: "65535:65535"},

@@ -167,9 +167,9 @@ func Start(ctx context.Context, opts Options) (n *Node, err error) {
 	return n, nil
 }
 
-// JobwqBinary is the static jobwq the runner image holds, for the tests'
-// jobwq build: the binary under test is the one in the pods.
-func (n *Node) JobwqBinary() string { return filepath.Join(n.dir, "jobwq") }
+// JobwqBinary is the full jobwq, built from the same tree as the runner
+// the images hold, for the tests' jobwq build.
+func (n *Node) JobwqBinary() string { return filepath.Join(n.dir, "jobwq-cli") }
 
 func findNodeBinaries() (nodeBinaries, error) {
 	var b nodeBinaries

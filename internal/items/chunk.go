@@ -8,17 +8,29 @@ import "fmt"
 // together may hold 256 KiB; the rest is left for metadata.
 const ChunkBudget = 200 << 10
 
-// ChunkName is the name of chunk i: its key in the seeder's items volume.
-// Names sort in seeding order.
-func ChunkName(i int) string { return fmt.Sprintf("%04d", i) }
+// ChunkName is the name of the chunk whose first item has index start: its
+// key in the pods' items volume. Names sort in item order, and name where
+// each chunk starts, so an Indexed Job's pod opens only the chunk that
+// holds its items (Range).
+func ChunkName(start int) string { return fmt.Sprintf("%010d", start) }
 
 // A Set is an item set taken apart for a build: how many items, their
 // digest, and the chunk files (items, each ending in "\n") that carry them
-// to the seeder.
+// to the pods, with the index of each chunk's first item.
 type Set struct {
 	Count  int
 	Digest string
 	Chunks [][]byte
+	Starts []int
+}
+
+// ChunkNames are the names of the set's chunks, in order.
+func (s *Set) ChunkNames() []string {
+	names := make([]string, len(s.Starts))
+	for i, start := range s.Starts {
+		names[i] = ChunkName(start)
+	}
+	return names
 }
 
 // Collect reads seq once: it counts, hashes and chunks the items.
@@ -35,6 +47,9 @@ func Collect(seq Seq) (*Set, error) {
 		if curSize+size > ChunkBudget && len(cur) > 0 {
 			set.Chunks = append(set.Chunks, cur)
 			cur, curSize = nil, 0
+		}
+		if len(cur) == 0 {
+			set.Starts = append(set.Starts, d.Count())
 		}
 		cur = append(cur, item...)
 		cur = append(cur, '\n')

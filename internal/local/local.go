@@ -229,6 +229,135 @@ func environment(vars []corev1.EnvVar, opts Options) []string {
 			opts.Logf("env %s comes from the cluster (valueFrom), which cannot be resolved here; set it in the environment", v.Name)
 		}
 	}
-	set(brokerEnvPrefix+"URL", opts.BrokerURL)
+	if opts.BrokerURL != "" {
+		set(brokerEnvPrefix+"URL", opts.BrokerURL)
+	}
 	return env
+}
+
+// IndexedSummary is what an Indexed Job's local run did.
+type IndexedSummary struct {
+	Succeeded int
+	// Failed counts processes that failed and were retried or gave up.
+	Failed int
+	// FailedIndexes are the indexes that failed more than
+	// backoffLimitPerIndex times, in order.
+	FailedIndexes []int
+}
+
+// Indexed runs an Indexed Job's container once per completion index,
+// parallelism at a time, with $JOB_COMPLETION_INDEX set as Kubernetes
+// sets it, retrying an index up to backoffLimitPerIndex times as the Job
+// controller does; a status that retrying cannot fix (exit 2) ends the
+// run, and more than maxFailedIndexes failed indexes stop it.
+func Indexed(ctx context.Context, job *batchv1.Job, opts Options) (IndexedSummary, error) {
+	completions, parallelism, perIndex := 1, 1, 0
+	if s := job.Spec; s.Completions != nil {
+		completions = int(*s.Completions)
+	}
+	if s := job.Spec; s.Parallelism != nil {
+		parallelism = max(int(*s.Parallelism), 1)
+	}
+	if s := job.Spec; s.BackoffLimitPerIndex != nil {
+		perIndex = int(*s.BackoffLimitPerIndex)
+	}
+	maxFailed := -1
+	if s := job.Spec; s.MaxFailedIndexes != nil {
+		maxFailed = int(*s.MaxFailedIndexes)
+	}
+	p, err := prepare(job, opts)
+	if err != nil {
+		return IndexedSummary{}, err
+	}
+	type result struct{ index, code int }
+	results := make(chan result)
+	var sum IndexedSummary
+	tries := make([]int, completions)
+	next, active := 0, 0
+	var retry []int
+	var stop error
+	start := func(index int) error {
+		c := p.command(ctx, opts)
+		c.Env = append(slices.Clone(c.Env), fmt.Sprintf("JOB_COMPLETION_INDEX=%d", index))
+		if err := c.Start(); err != nil {
+			return fmt.Errorf("start worker: %w", err)
+		}
+		active++
+		tries[index]++
+		go func() {
+			err := c.Wait()
+			code := exitcode.OK
+			var ee *exec.ExitError
+			if errors.As(err, &ee) {
+				code = ee.ExitCode()
+			} else if err != nil {
+				code = exitcode.Failed
+			}
+			results <- result{index, code}
+		}()
+		return nil
+	}
+	for {
+		for stop == nil && active < parallelism && (len(retry) > 0 || next < completions) {
+			index := next
+			if len(retry) > 0 {
+				index, retry = retry[0], retry[1:]
+			} else {
+				next++
+			}
+			if err := start(index); err != nil {
+				stop = err
+			}
+		}
+		if active == 0 {
+			break
+		}
+		r := <-results
+		active--
+		switch {
+		case r.code == exitcode.OK:
+			sum.Succeeded++
+		case r.code == exitcode.Usage:
+			if stop == nil {
+				stop = failure(exitcode.Usage, "index %d: the worker exited with status 2 (a usage error)", r.index)
+			}
+		default:
+			sum.Failed++
+			if tries[r.index] <= perIndex {
+				retry = append(retry, r.index)
+				continue
+			}
+			sum.FailedIndexes = append(sum.FailedIndexes, r.index)
+			if maxFailed >= 0 && len(sum.FailedIndexes) > maxFailed && stop == nil {
+				stop = failure(exitcode.Findings, "%d indexes failed, more than maxFailedIndexes %d", len(sum.FailedIndexes), maxFailed)
+			}
+		}
+	}
+	slices.Sort(sum.FailedIndexes)
+	if stop == nil && len(sum.FailedIndexes) > 0 {
+		stop = failure(exitcode.Findings, "%d of %d indexes failed after %d retries each: %s", len(sum.FailedIndexes), completions, perIndex, IndexList(sum.FailedIndexes))
+	}
+	return sum, stop
+}
+
+// IndexList writes indexes as Kubernetes writes status.failedIndexes:
+// "1,3-5,7".
+func IndexList(indexes []int) string {
+	var b strings.Builder
+	for i := 0; i < len(indexes); {
+		j := i
+		for j+1 < len(indexes) && indexes[j+1] == indexes[j]+1 {
+			j++
+		}
+		if b.Len() > 0 {
+			b.WriteByte(',')
+		}
+		if j > i {
+			fmt.Fprintf(&b, "%d-%d", indexes[i], indexes[j])
+		} else {
+			fmt.Fprintf(&b, "%d", indexes[i])
+		}
+		i = j + 1
+	}
+	return b.String()
 }

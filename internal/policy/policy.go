@@ -126,11 +126,13 @@ type Result struct {
 	Findings []Finding
 }
 
-// Spec is what --spec contributes: a WorkQueue's path and its item count,
-// which work-queue Jobs' completions must equal.
+// Spec is what --spec contributes: a WorkQueue's path, its item count and
+// items per pod, which work-queue Jobs' completions must match (one pod
+// per ItemsPerPod items).
 type Spec struct {
-	Path  string
-	Items int
+	Path        string
+	Items       int
+	ItemsPerPod int // 0 means 1
 }
 
 // Options configure a Pack.
@@ -292,7 +294,7 @@ func (p *Pack) build(ctx *cue.Context, keep func(id string) bool) (cue.Value, []
 		return cue.Value{}, nil, fmt.Errorf("policy: %w", oneLine(err))
 	}
 	if p.spec != nil {
-		root = root.FillPath(specPath, map[string]any{"path": p.spec.Path, "items": p.spec.Items})
+		root = root.FillPath(specPath, map[string]any{"path": p.spec.Path, "items": p.spec.Items, "itemsPerPod": max(p.spec.ItemsPerPod, 1)})
 	}
 	return root, inst.Files, nil
 }

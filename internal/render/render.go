@@ -30,7 +30,10 @@ import (
 )
 
 // Variants are the broker workloads jobwq emits, one overlay each.
-var Variants = []string{"deployment", "replicationcontroller", "statefulset"}
+var Variants = []string{"deployment", "replicationcontroller", "statefulset", "indexed"}
+
+// QueueVariants are the variants with a broker, a queue and a seeder.
+var QueueVariants = Variants[:3]
 
 // Files is a kustomize tree: slash-separated paths relative to the output
 // directory, mapped to their contents.
@@ -53,6 +56,10 @@ type input struct {
 		Image                   string         `json:"image"`
 		Command                 []string       `json:"command"`
 		Parallelism             int            `json:"parallelism"`
+		ItemsPerPod             int            `json:"itemsPerPod"`
+		Completions             int            `json:"completions"`
+		BackoffLimitPerIndex    int            `json:"backoffLimitPerIndex"`
+		MaxFailedIndexes        *int           `json:"maxFailedIndexes,omitempty"`
 		TimeoutSeconds          int64          `json:"timeoutSeconds"`
 		WaitSeconds             int64          `json:"waitSeconds"`
 		ActiveDeadlineSeconds   int64          `json:"activeDeadlineSeconds"`
@@ -72,6 +79,7 @@ type input struct {
 	ExitCodes       struct {
 		SeedFatal []int `json:"seedFatal"`
 		WorkFatal []int `json:"workFatal"`
+		Usage     int   `json:"usage"`
 	} `json:"exitCodes"`
 }
 
@@ -108,8 +116,8 @@ func Tree(w *spec.WorkQueue, set *items.Set) (Files, error) {
 		}
 		files[path] = docs
 	}
-	for i, c := range set.Chunks {
-		files["base/items/"+items.ChunkName(i)+".txt"] = c
+	for i, name := range set.ChunkNames() {
+		files["base/items/"+name+".txt"] = set.Chunks[i]
 	}
 	return files, nil
 }
@@ -151,15 +159,18 @@ func newInput(w *spec.WorkQueue, set *items.Set) (*input, error) {
 	in.ImagePullPolicy = w.Spec.ImagePullPolicy
 	in.ExitCodes.SeedFatal = exitcode.SeedFatal
 	in.ExitCodes.WorkFatal = exitcode.WorkFatal
+	in.ExitCodes.Usage = exitcode.Usage
 	in.Items.Count = set.Count
 	in.Items.Digest = set.Digest
-	for i := range set.Chunks {
-		in.Items.Chunks = append(in.Items.Chunks, items.ChunkName(i))
-	}
+	in.Items.Chunks = set.ChunkNames()
 	wk := w.Spec.Worker
 	in.Worker.Image = wk.Image
 	in.Worker.Command = wk.Command
 	in.Worker.Parallelism = wk.Parallelism
+	in.Worker.ItemsPerPod = max(wk.ItemsPerPod, 1)
+	in.Worker.Completions = Completions(set.Count, in.Worker.ItemsPerPod)
+	in.Worker.BackoffLimitPerIndex = wk.BackoffLimitPerIndex
+	in.Worker.MaxFailedIndexes = wk.MaxFailedIndexes
 	in.Worker.TimeoutSeconds = seconds(wk.Timeout)
 	in.Worker.WaitSeconds = seconds(wk.Wait)
 	in.Worker.ActiveDeadlineSeconds = seconds(wk.ActiveDeadline)
@@ -177,6 +188,10 @@ func newInput(w *spec.WorkQueue, set *items.Set) (*input, error) {
 	in.Broker.Storage = b.Storage
 	return in, nil
 }
+
+// Completions is how many pods a run's worker Job needs to succeed: one
+// per itemsPerPod items.
+func Completions(items, perPod int) int { return (items + perPod - 1) / perPod }
 
 // maxDerivedBackoff caps the derived backoffLimit: past this many failed
 // pods the failures are the worker's, not its items'.
@@ -324,9 +339,19 @@ func Spec(w *spec.WorkQueue) (*Rendered, error) {
 
 // The files of the tree that hold the Jobs (see cue/templates/tree.cue).
 const (
-	seedJobFile = "base/seed-job.yaml"
-	workJobFile = "base/work-job.yaml"
+	seedJobFile    = "base/seed-job.yaml"
+	workJobFile    = "base/work-job.yaml"
+	indexedJobFile = "overlays/indexed/indexed-job.yaml"
 )
+
+// IndexedJob returns the indexed variant's Job as rendered.
+func (r *Rendered) IndexedJob() (*batchv1.Job, error) {
+	job := &batchv1.Job{}
+	if err := yaml.UnmarshalStrict(r.Files[indexedJobFile], job); err != nil {
+		return nil, fmt.Errorf("read rendered %s: %w", indexedJobFile, err)
+	}
+	return job, nil
+}
 
 // Jobs returns the seeding and worker Jobs as rendered (before kustomize
 // adds the item ConfigMaps' hashes to their names).
@@ -343,11 +368,11 @@ func (r *Rendered) Jobs() (seed, work *batchv1.Job, err error) {
 // QueueAnnotation is the worker Job's annotation that names its queue.
 const QueueAnnotation = "jobwq.dev/queue"
 
-// WriteItems writes the item chunks into dir as the seeding pod's items
-// volume holds them: one file per chunk, named items.ChunkName(i).
+// WriteItems writes the item chunks into dir as the pods' items volume
+// holds them: one file per chunk, named by its first item's index.
 func (r *Rendered) WriteItems(dir string) error {
-	for i, c := range r.Items.Chunks {
-		if err := os.WriteFile(filepath.Join(dir, items.ChunkName(i)), c, 0o644); err != nil {
+	for i, name := range r.Items.ChunkNames() {
+		if err := os.WriteFile(filepath.Join(dir, name), r.Items.Chunks[i], 0o644); err != nil {
 			return fmt.Errorf("write items: %w", err)
 		}
 	}
