@@ -2,6 +2,7 @@ package jobwq_test
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -13,7 +14,8 @@ import (
 )
 
 // BenchmarkBuild1M is `jobwq build` on a spec whose itemsFile has
-// 1,000,000 lines: load, stream and chunk the items, render, write the tree.
+// 1,000,000 lines, 1,000 per pod: load, stream and chunk the items, render
+// every variant (the indexed one too), write the tree.
 // The goal is under 3 s and 300 MB; peak-RSS-MB is the whole test
 // process's high-water mark.
 func BenchmarkBuild1M(b *testing.B) {
@@ -36,7 +38,7 @@ kind: WorkQueue
 metadata: {name: big}
 spec:
   itemsFile: items.txt
-  worker: {image: "registry.example.com/w:v1", command: [run], parallelism: 50}
+  worker: {image: "registry.example.com/w:v1", command: [run], parallelism: 50, itemsPerPod: 1000}
 `), 0o644)
 	if err != nil {
 		b.Fatal(err)
@@ -52,6 +54,9 @@ spec:
 		}
 		if r.Items.Count != 1_000_000 {
 			b.Fatalf("count = %d", r.Items.Count)
+		}
+		if !bytes.Contains(r.Files["overlays/indexed/indexed-job.yaml"], []byte("completions: 1000\n")) {
+			b.Fatal("the indexed Job does not have 1000 completions")
 		}
 	}
 	var ru syscall.Rusage
