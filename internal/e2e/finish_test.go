@@ -121,6 +121,9 @@ func TestCommandTypo(t *testing.T) {
 	r := Launch(t, spec, "deployment")
 	work := r.Job("work")
 	r.WaitJob(work, "Failed", 3*time.Minute)
+	// The workers fail before they wait for the seal, so the seeder may
+	// still be at work: the items are checked once it is done.
+	r.WaitJob(r.Job("seed"), "Complete", 3*time.Minute)
 
 	for pod := range r.Pods("batch.kubernetes.io/job-name=" + work) {
 		code := node.MustKubectl(t, "get", "pod", pod, "-n", r.NS, "-o",
