@@ -85,13 +85,8 @@ func TestSeedKilledMidSeed(t *testing.T) {
 
 	st := r.WaitJob(seed, "Complete", 8*time.Minute)
 	t.Logf("seed Job complete %v after the apply: %d succeeded, %d failed", r.since(), st.Succeeded, st.Failed)
-	q := r.Queues()
-	if d := q[spec.Queue]; d.Ready != n || d.Unacked != 0 {
-		t.Errorf("queue %s holds %d ready and %d unacknowledged after the retried seeding, want exactly %d ready", spec.Queue, d.Ready, d.Unacked, n)
-	}
-	if d := q[spec.Queue+".seal"]; d.Ready != 1 {
-		t.Errorf("queue %s.seal holds %d messages, want the one seal", spec.Queue, d.Ready)
-	}
+	// Exactly n items after the retried seeding, and the one seal.
+	r.CheckQueues(map[string]QueueDepth{spec.Queue: {Ready: n}, spec.Queue + ".seal": {Ready: 1}})
 }
 
 // TestBrokerDeletedMidRun deletes the statefulset's broker pod while the

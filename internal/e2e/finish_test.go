@@ -95,13 +95,8 @@ func TestPoisonItem(t *testing.T) {
 			t.Errorf("item %q processed %d times by succeeded workers, want 1", item, seen[item])
 		}
 	}
-	q := r.Queues()
-	if d := q[spec.Queue+".dead"]; d.Ready != 1 {
-		t.Errorf("%s.dead holds %d messages, want the poison item", spec.Queue, d.Ready)
-	}
-	if d := q[spec.Queue]; d != (QueueDepth{}) {
-		t.Errorf("%s holds %+v, want nothing", spec.Queue, d)
-	}
+	// The poison item dead-lettered, nothing left in the queue.
+	r.CheckQueues(map[string]QueueDepth{spec.Queue: {}, spec.Queue + ".dead": {Ready: 1}})
 	named := false
 	for pod := range r.Pods("batch.kubernetes.io/job-name=" + work) {
 		for _, line := range strings.Split(r.Logs(pod, "worker"), "\n") {
@@ -132,13 +127,8 @@ func TestCommandTypo(t *testing.T) {
 			t.Errorf("worker pod %s exited %s, want 2 (usage error)", pod, code)
 		}
 	}
-	q := r.Queues()
-	if d := q[spec.Queue]; d.Ready != len(fruits) || d.Unacked != 0 {
-		t.Errorf("%s holds %+v, want all %d items ready", spec.Queue, d, len(fruits))
-	}
-	if d := q[spec.Queue+".dead"]; d != (QueueDepth{}) {
-		t.Errorf("%s.dead holds %+v, want nothing", spec.Queue, d)
-	}
+	// Every item still ready, none dead-lettered.
+	r.CheckQueues(map[string]QueueDepth{spec.Queue: {Ready: len(fruits)}, spec.Queue + ".dead": {}})
 }
 
 // CloneJob creates a Job named name from job's pod template, with one
