@@ -2,8 +2,10 @@ package cli
 
 import (
 	"fmt"
+	"io"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -41,8 +43,16 @@ of rules with an annotation that names them and says why:
 With --spec, a work-queue Job (one that sets completions, or parallelism
 above 1) must have completions equal to the spec's item count.
 
+Null fields count as unset, as for kubectl. A key given twice, a document
+that does not parse (a Helm template not yet rendered), a file that is not
+a regular file, a document above 32 MiB and a kustomization that refers to
+anything remote (policy never fetches) are reported on stderr, one line
+each, and the other inputs are still checked. Empty input passes, with
+"no objects" on stderr.
+
 Exit status is 0 when no finding is at or above --fail-on, 1 when one is,
-and 2 when a path, policy file or spec cannot be read.
+and 2 when an input, policy file or spec cannot be read or checked (the
+worst wins).
 
 Examples:
   jobwq policy job.yaml
@@ -57,6 +67,7 @@ func newPolicyCmd() *cobra.Command {
 		format, failOn, specPath string
 		policies, disable        []string
 		list                     bool
+		objectTimeout            time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "policy PATH... | -",
@@ -70,7 +81,7 @@ func newPolicyCmd() *cobra.Command {
 			if !list && len(args) == 0 {
 				return fmt.Errorf("no PATH to check: give files, directories or - for stdin (see 'jobwq policy --help')")
 			}
-			opts := policy.Options{PolicyFiles: policies, Disable: disable}
+			opts := policy.Options{PolicyFiles: policies, Disable: disable, ObjectTimeout: objectTimeout}
 			if specPath != "" {
 				wq, n, err := loadSpec(specPath)
 				if err != nil {
@@ -95,16 +106,14 @@ func newPolicyCmd() *cobra.Command {
 				return fmt.Errorf("--format: %w", err)
 			}
 			var results []policy.Result
-			err = manifests.Walk(args, cmd.InOrStdin(), func(name string, data []byte) error {
-				rs, err := pack.Check(name, data)
+			ctx := cmd.Context()
+			walkErr := manifests.Walk(args, cmd.InOrStdin(), func(name string, r io.Reader) error {
+				rs, err := pack.CheckReader(ctx, name, r)
 				results = append(results, rs...)
 				return err
 			})
-			if err != nil {
-				return err
-			}
-			if len(results) == 0 {
-				return fmt.Errorf("found no Kubernetes objects in %s", strings.Join(args, " "))
+			if err := ctx.Err(); err != nil {
+				return fmt.Errorf("policy check stopped: %w", err)
 			}
 			failed := false
 			for _, r := range results {
@@ -118,6 +127,16 @@ func newPolicyCmd() *cobra.Command {
 			if err := out.Flush(); err != nil {
 				return err
 			}
+			if walkErr != nil {
+				// Every input that could not be checked, one line each;
+				// the others were checked and reported above.
+				return walkErr
+			}
+			if len(results) == 0 {
+				// An empty stream is a valid answer, e.g. kubectl get jobs
+				// -o yaml when there are none.
+				fmt.Fprintf(cmd.ErrOrStderr(), "jobwq: no objects in %s\n", strings.Join(args, " "))
+			}
 			if failed {
 				return exitWith(exitcode.Findings)
 			}
@@ -130,6 +149,7 @@ func newPolicyCmd() *cobra.Command {
 	f.StringSliceVar(&disable, "disable", nil, "turn off rule `ID`; repeatable or comma-separated")
 	f.StringVar(&failOn, "fail-on", "error", "lowest severity that fails the run: error, warning or info")
 	f.StringVar(&specPath, "spec", "", "WorkQueue `SPEC` whose item count work-queue Jobs' completions must equal")
+	f.DurationVar(&objectTimeout, "object-timeout", policy.DefaultObjectTimeout, "longest the rules may take over one object before it is reported as not checked")
 	f.BoolVar(&list, "list", false, "list the rules (with --policy, the user's too) and exit")
 	_ = cmd.RegisterFlagCompletionFunc("format", cobra.FixedCompletions(report.Formats, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("fail-on", cobra.FixedCompletions([]string{"error", "warning", "info"}, cobra.ShellCompDirectiveNoFileComp))

@@ -28,6 +28,7 @@ import (
 	"path"
 	"slices"
 	"strings"
+	"time"
 
 	"cuelang.org/go/cue"
 	"cuelang.org/go/cue/ast"
@@ -144,6 +145,10 @@ type Options struct {
 	// Spec, if set, enables job-completions-spec.
 	Spec *Spec
 
+	// ObjectTimeout bounds the evaluation of the rules over one object;
+	// zero means DefaultObjectTimeout.
+	ObjectTimeout time.Duration
+
 	// reference evaluates every rule over whole objects, without the
 	// optimiser: the meaning the optimiser must keep (see engine.go).
 	reference bool
@@ -159,7 +164,12 @@ type Pack struct {
 	paths   map[string]cue.Path // rules.<id>.violations
 	ignores map[string]bool     // disabled ids
 	engine  engine
+	timeout time.Duration
 }
+
+// DefaultObjectTimeout bounds the evaluation of one object when Options
+// set no bound. The built-in rules take milliseconds per object.
+const DefaultObjectTimeout = 10 * time.Second
 
 type source struct {
 	name string
@@ -184,6 +194,7 @@ func Compile(opts Options) (*Pack, error) {
 		byID:    map[string]Rule{},
 		paths:   map[string]cue.Path{},
 		ignores: map[string]bool{},
+		timeout: cmp.Or(opts.ObjectTimeout, DefaultObjectTimeout),
 	}
 	entries, err := fs.Glob(schemas.FS, "policy/*.cue")
 	if err != nil {

@@ -288,7 +288,7 @@ items:
   kind: ConfigMap
   metadata: {name: b}
 `,
-			want: []string{"5:3 deprecated-replication-controller"},
+			want: []string{"4:3 pod-containers", "5:3 deprecated-replication-controller"},
 		},
 		{
 			name: "custom resources and kind-less documents are not checked as pods",
@@ -472,7 +472,7 @@ func TestLineEnds(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
-		if diff := cmp.Diff([]string{"2:1 deprecated-replication-controller"}, short(fs)); diff != "" {
+		if diff := cmp.Diff([]string{"1:1 pod-containers", "2:1 deprecated-replication-controller"}, short(fs)); diff != "" {
 			t.Errorf("%s (-want +got):\n%s", name, diff)
 		}
 	}

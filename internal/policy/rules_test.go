@@ -542,6 +542,64 @@ spec:
       containers:
       - {name: c, image: rabbitmq}
 `},
+	{name: "ingress of networking v1beta1", rule: "api-version-removed", yaml: `apiVersion: networking.k8s.io/v1beta1 # <-
+kind: Ingress
+metadata: {name: i}
+`},
+	{name: "pdb of policy v1beta1", rule: "api-version-removed", yaml: `apiVersion: policy/v1beta1 # <-
+kind: PodDisruptionBudget
+metadata: {name: i}
+`},
+	{name: "hpa v2beta2", rule: "api-version-removed", yaml: `apiVersion: autoscaling/v2beta2 # <-
+kind: HorizontalPodAutoscaler
+metadata: {name: i}
+`},
+	{name: "a v1 Deployment", rule: "api-version-kind", yaml: `apiVersion: v1 # <-
+kind: Deployment
+metadata: {name: d}
+spec:
+  template:
+    spec:
+      containers:
+      - {name: c, image: c:1, securityContext: {privileged: true}}
+`},
+	{name: "a Job of batch/v2", rule: "api-version-kind", yaml: `apiVersion: batch/v2 # <-
+kind: Job
+metadata: {name: d}
+`},
+	{name: "a custom resource called Job", rule: "api-version-kind", yaml: `apiVersion: example.com/v1
+kind: Job
+metadata: {name: d}
+`},
+	{name: "a Pod with spec: null", rule: "pod-containers", yaml: `apiVersion: v1 # <-
+kind: Pod
+metadata: {name: p}
+spec: null
+`},
+	{name: "a Deployment without a template", rule: "pod-containers", yaml: `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: d}
+spec: # <-
+  selector: {matchLabels: {app: a}}
+`},
+	{name: "a Job with empty containers", rule: "pod-containers", yaml: `apiVersion: batch/v1
+kind: Job
+metadata: {name: j}
+spec:
+  template:
+    spec:
+      restartPolicy: Never
+      containers: [] # <-
+`},
+	{name: "a Job with containers", rule: "pod-containers", yaml: `apiVersion: batch/v1
+kind: Job
+metadata: {name: j}
+spec:
+  template:
+    spec:
+      restartPolicy: Never
+      containers: [{name: c, image: "c:1"}]
+`},
 	{name: "apps/v1 without selector", rule: "selector-required", yaml: `apiVersion: apps/v1
 kind: Deployment
 metadata: {name: rabbitmq}
