@@ -542,6 +542,40 @@ spec:
       containers:
       - {name: c, image: rabbitmq}
 `},
+	{name: "digests that are none, and one that is", rule: "image-tag", yaml: job(`      restartPolicy: Never
+      containers:
+      - name: a
+        image: nginx@sha256:abc # <-
+      - name: b
+        image: nginx@sha256:0123456789ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef # <-
+      - name: c
+        image: nginx:1.27@md5:0123456789abcdef0123456789abcdef # <-
+      - name: d
+        image: nginx:1.27@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
+`)},
+	{name: "keys and tokens by value", rule: "secret-value", yaml: job(pod(`        env:
+        - name: TLS_KEY_PEM
+          value: "-----BEGIN RSA PRIVATE KEY-----\nMIIE..." # <-
+        - name: CI
+          value: ghp_abcdefghijklmnopqrstuvwxyz0123456789 # <-
+        - name: AWS_ID
+          value: AKIAIOSFODNN7EXAMPLE # <-
+        - name: GITHUB_TOKEN
+          value: ghp_abcdefghijklmnopqrstuvwxyz0123456789
+        - name: PUBLIC
+          value: "-----BEGIN PUBLIC KEY-----"
+        args:
+        - auth=eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U # <-
+`))},
+	{name: "a key in a ConfigMap", rule: "secret-value", yaml: `apiVersion: v1
+kind: ConfigMap
+metadata: {name: c}
+data:
+  ok: plain
+  key.pem: | # <-
+    -----BEGIN OPENSSH PRIVATE KEY-----
+    b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ
+`},
 	{name: "ingress of networking v1beta1", rule: "api-version-removed", yaml: `apiVersion: networking.k8s.io/v1beta1 # <-
 kind: Ingress
 metadata: {name: i}
