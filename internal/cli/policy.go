@@ -33,7 +33,9 @@ kustomization the positions point into the built stream, shown as
 
 The built-in rules (jobwq policy --list) are CUE, embedded from
 schemas/policy. --policy adds rules of the same shape from a CUE file of
-package policy; --disable turns a rule off for the run. An object opts out
+package policy; --disable turns a rule off for the run, and --severity
+RULE=LEVEL changes how much a rule's findings weigh (with --fail-on, the
+lowest severity that fails the run). An object opts out
 of rules with an annotation that names them and says why:
 
   metadata:
@@ -60,12 +62,14 @@ Examples:
   kubectl get jobs -o yaml | jobwq policy -
   jobwq policy --spec examples/fruits job.yaml
   jobwq policy --policy team.cue --disable job-ttl-after-finished manifests/
+  jobwq policy --severity job-active-deadline=error,container-limits=warning jobs/
   jobwq policy --list`
 
 func newPolicyCmd() *cobra.Command {
 	var (
 		format, failOn, specPath string
 		policies, disable        []string
+		severities               []string
 		list                     bool
 		objectTimeout            time.Duration
 	)
@@ -81,7 +85,7 @@ func newPolicyCmd() *cobra.Command {
 			if !list && len(args) == 0 {
 				return fmt.Errorf("no PATH to check: give files, directories or - for stdin (see 'jobwq policy --help')")
 			}
-			opts := policy.Options{PolicyFiles: policies, Disable: disable, ObjectTimeout: objectTimeout}
+			opts := policy.Options{PolicyFiles: policies, Disable: disable, Severity: severities, ObjectTimeout: objectTimeout}
 			if specPath != "" {
 				wq, n, err := loadSpec(specPath)
 				if err != nil {
@@ -147,6 +151,7 @@ func newPolicyCmd() *cobra.Command {
 	f.StringVarP(&format, "format", "f", "text", "output format: "+strings.Join(report.Formats, ", "))
 	f.StringArrayVar(&policies, "policy", nil, "add the rules of a CUE `FILE` (package policy); repeatable")
 	f.StringSliceVar(&disable, "disable", nil, "turn off rule `ID`; repeatable or comma-separated")
+	f.StringArrayVar(&severities, "severity", nil, "set rule `RULE=LEVEL` (error, warning or info); repeatable or comma-separated")
 	f.StringVar(&failOn, "fail-on", "error", "lowest severity that fails the run: error, warning or info")
 	f.StringVar(&specPath, "spec", "", "WorkQueue `SPEC` whose item count work-queue Jobs' completions must equal")
 	f.DurationVar(&objectTimeout, "object-timeout", policy.DefaultObjectTimeout, "longest the rules may take over one object before it is reported as not checked")

@@ -142,6 +142,9 @@ type Options struct {
 	PolicyFiles []string
 	// Disable turns rules off by id; an unknown id is an error.
 	Disable []string
+	// Severity overrides rules' severities, as RULE=LEVEL (repeatable or
+	// comma-separated); an unknown rule or level is an error.
+	Severity []string
 	// Spec, if set, enables job-completions-spec.
 	Spec *Spec
 
@@ -244,6 +247,30 @@ func Compile(opts Options) (*Pack, error) {
 	slices.SortFunc(p.all, func(a, b Rule) int { return strings.Compare(a.ID, b.ID) })
 
 	var errs []error
+	for _, arg := range opts.Severity {
+		for kv := range strings.SplitSeq(arg, ",") {
+			id, level, ok := strings.Cut(strings.TrimSpace(kv), "=")
+			if !ok {
+				errs = append(errs, fmt.Errorf("severity %q: want RULE=LEVEL, e.g. job-active-deadline=error", kv))
+				continue
+			}
+			r, known := p.byID[id]
+			if !known {
+				errs = append(errs, fmt.Errorf("severity %q: no such rule (jobwq policy --list shows them)", id))
+				continue
+			}
+			sev, err := ParseSeverity(level)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("severity %s: %w", id, err))
+				continue
+			}
+			r.Severity = sev
+			p.byID[id] = r
+		}
+	}
+	for i, r := range p.all {
+		p.all[i] = p.byID[r.ID]
+	}
 	for _, id := range opts.Disable {
 		for id := range strings.SplitSeq(id, ",") {
 			id = strings.TrimSpace(id)

@@ -364,6 +364,55 @@ spec:
       containers:
       - {name: a, image: a:1}
 `},
+	{name: "a work-queue Job without podFailurePolicy", rule: "job-pod-failure-policy-missing", yaml: `apiVersion: batch/v1
+kind: Job
+metadata: {name: j}
+spec: # <-
+  completions: 8
+  parallelism: 2
+  template:
+    spec:
+      restartPolicy: Never
+      containers:
+      - {name: a, image: a:1}
+`},
+	{name: "a single-pod Job needs none", rule: "job-pod-failure-policy-missing", yaml: `apiVersion: batch/v1
+kind: Job
+metadata: {name: j}
+spec:
+  completions: 1
+  template:
+    spec:
+      restartPolicy: Never
+      containers:
+      - {name: a, image: a:1}
+`},
+	{name: "an Indexed Job without backoffLimitPerIndex", rule: "job-indexed-backoff-per-index", yaml: `apiVersion: batch/v1
+kind: Job
+metadata: {name: j}
+spec:
+  completions: 8
+  completionMode: Indexed # <-
+  backoffLimit: 6
+  template:
+    spec:
+      restartPolicy: Never
+      containers:
+      - {name: a, image: a:1}
+`},
+	{name: "an Indexed Job with backoffLimitPerIndex", rule: "job-indexed-backoff-per-index", yaml: `apiVersion: batch/v1
+kind: Job
+metadata: {name: j}
+spec:
+  completions: 8
+  completionMode: Indexed
+  backoffLimitPerIndex: 2
+  template:
+    spec:
+      restartPolicy: Never
+      containers:
+      - {name: a, image: a:1}
+`},
 	{name: "parallelism above completions", rule: "job-parallelism", yaml: `apiVersion: batch/v1
 kind: Job
 metadata: {name: j}
