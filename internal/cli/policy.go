@@ -119,6 +119,7 @@ func newPolicyCmd() *cobra.Command {
 			if err := ctx.Err(); err != nil {
 				return fmt.Errorf("policy check stopped: %w", err)
 			}
+			policy.Across(results)
 			failed := false
 			for _, r := range results {
 				if err := out.Write(r); err != nil {

@@ -286,6 +286,23 @@ func (p *Pack) checkObject(ctx context.Context, filename string, o object) (Resu
 		anchors["pod"] = toAny(podPath)
 	}
 
+	if o.kind == "ServiceAccount" && (o.apiVer == "v1" || o.apiVer == "") {
+		b, ok := lookup(o.expr, []any{"automountServiceAccountToken"}).(*ast.BasicLit)
+		res.TokenOff = ok && b.Kind == token.FALSE
+	}
+	if podPath != nil {
+		pod := lookup(o.expr, toAny(podPath))
+		if lookup(pod, []any{"automountServiceAccountToken"}) == nil {
+			res.RunsAs = "default"
+			for _, f := range []string{"serviceAccountName", "serviceAccount"} {
+				if name, ok := stringAt(pod, f); ok && name != "" {
+					res.RunsAs = name
+					break
+				}
+			}
+		}
+	}
+
 	ignored := o.ignored()
 	for _, r := range p.rules {
 		if ignored[r.ID] {

@@ -154,3 +154,50 @@ func TestCheckCancelled(t *testing.T) {
 		t.Errorf("err = %v, want context.Canceled", err)
 	}
 }
+
+// A ServiceAccount in the same input that turns the token off satisfies
+// automount-service-account-token for the pods that run as it and leave
+// the setting to it; not for pods in another namespace, of another
+// account, or that turn the token on themselves.
+func TestAcrossServiceAccount(t *testing.T) {
+	p := compile(t, Options{})
+	src := `apiVersion: v1
+kind: ServiceAccount
+metadata: {name: worker, namespace: batch}
+automountServiceAccountToken: false
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: inherits, namespace: batch}
+spec: {serviceAccountName: worker, containers: [{name: a, image: "a:1"}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: other-namespace, namespace: web}
+spec: {serviceAccountName: worker, containers: [{name: a, image: "a:1"}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: default-account, namespace: batch}
+spec: {containers: [{name: a, image: "a:1"}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: turns-it-on, namespace: batch}
+spec: {serviceAccountName: worker, automountServiceAccountToken: true, containers: [{name: a, image: "a:1"}]}
+`
+	rs, err := p.Check("sa.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	Across(rs)
+	var got []string
+	for _, f := range Findings(rs) {
+		if f.Rule == automountRule {
+			got = append(got, f.Object.Name)
+		}
+	}
+	if diff := cmp.Diff([]string{"other-namespace", "default-account", "turns-it-on"}, got); diff != "" {
+		t.Errorf("pods with automount findings (-want +got):\n%s", diff)
+	}
+}

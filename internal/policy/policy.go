@@ -125,6 +125,39 @@ type Result struct {
 	Object   Object
 	Pos      position.Position // where the object starts
 	Findings []Finding
+
+	// What Across needs to know of the object. TokenOff: a ServiceAccount
+	// that sets automountServiceAccountToken: false. RunsAs: the service
+	// account of a pod spec that leaves automountServiceAccountToken
+	// unset, and so inherits the account's setting.
+	TokenOff bool   `json:"-"`
+	RunsAs   string `json:"-"`
+}
+
+// automountRule is the rule a ServiceAccount elsewhere in the input can
+// satisfy.
+const automountRule = "automount-service-account-token"
+
+// Across settles what only the whole input shows, once every object of a
+// run has been checked: a pod whose pod spec leaves
+// automountServiceAccountToken unset does not mount the token when its
+// ServiceAccount, in the same input and namespace, sets it to false.
+func Across(results []Result) {
+	off := map[[2]string]bool{}
+	for _, r := range results {
+		if r.TokenOff {
+			off[[2]string{r.Object.Namespace, r.Object.Name}] = true
+		}
+	}
+	if len(off) == 0 {
+		return
+	}
+	for i, r := range results {
+		if r.RunsAs == "" || !off[[2]string{r.Object.Namespace, r.RunsAs}] {
+			continue
+		}
+		results[i].Findings = slices.DeleteFunc(slices.Clone(r.Findings), func(f Finding) bool { return f.Rule == automountRule })
+	}
 }
 
 // Spec is what --spec contributes: a WorkQueue's path, its item count and
