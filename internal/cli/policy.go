@@ -104,7 +104,7 @@ func newPolicyCmd() *cobra.Command {
 				return listRules(cmd, pack)
 			}
 			out, err := report.New(format, cmd.OutOrStdout(), report.Options{
-				Rules: pack.Rules(), FailOn: threshold, Version: moduleVersion(),
+				Rules: pack.Rules(), FailOn: threshold, Version: version.Get().Version,
 			})
 			if err != nil {
 				return fmt.Errorf("--format: %w", err)
@@ -186,13 +186,4 @@ func listRules(cmd *cobra.Command, pack *policy.Pack) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s%s\n", r.ID, r.Severity, r.Message, state)
 	}
 	return tw.Flush()
-}
-
-// moduleVersion is jobwq's version for reports; a build that carries none
-// reports none.
-func moduleVersion() string {
-	if v := version.Get().Version; v != version.Devel {
-		return v
-	}
-	return ""
 }
