@@ -234,7 +234,7 @@ func TestSARIFNonFiles(t *testing.T) {
 				Locations []struct {
 					PhysicalLocation struct {
 						ArtifactLocation struct {
-							URI         *string `json:"uri"`
+							URI         *string               `json:"uri"`
 							Description struct{ Text string } `json:"description"`
 						} `json:"artifactLocation"`
 					} `json:"physicalLocation"`
