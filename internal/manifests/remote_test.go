@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"sigs.k8s.io/kustomize/api/types"
 )
 
 // A kustomization that refers to anything remote is refused before
@@ -99,4 +101,31 @@ func write(t *testing.T, path, src string) {
 	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// FuzzCheckLocal: any kustomization file; no panic, and one whose
+// references include anything remote is refused.
+func FuzzCheckLocal(f *testing.F) {
+	f.Add("resources:\n- job.yaml\n- https://example.com/x.yaml\n")
+	f.Add("bases: [github.com/org/repo]\n")
+	f.Add("configMapGenerator:\n- name: c\n  files: [k=git@host:org/repo]\n")
+	f.Add("resources: [base]\n")
+	f.Add("{")
+	f.Fuzz(func(t *testing.T, k string) {
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, "kustomization.yaml"), []byte(k), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		err := CheckLocal(dir)
+		var kz types.Kustomization
+		if kz.Unmarshal([]byte(k)) != nil {
+			return
+		}
+		kz.FixKustomization()
+		for _, r := range references(&kz) {
+			if isRemote(r.ref) && err == nil {
+				t.Fatalf("%s %q is remote but was not refused", r.field, r.ref)
+			}
+		}
+	})
 }
