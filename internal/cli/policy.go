@@ -135,7 +135,10 @@ func newPolicyCmd() *cobra.Command {
 			if walkErr != nil {
 				// Every input that could not be checked, one line each;
 				// the others were checked and reported above.
-				return walkErr
+				for _, line := range strings.Split(walkErr.Error(), "\n") {
+					fmt.Fprintf(cmd.ErrOrStderr(), "jobwq: %s\n", line)
+				}
+				return exitWith(exitcode.Usage)
 			}
 			if len(results) == 0 {
 				// An empty stream is a valid answer, e.g. kubectl get jobs
