@@ -201,3 +201,21 @@ spec: {serviceAccountName: worker, automountServiceAccountToken: true, container
 		t.Errorf("pods with automount findings (-want +got):\n%s", diff)
 	}
 }
+
+// Odd but real shapes (null at every level, a field of the wrong type)
+// leave no rule unable to check an object.
+func TestOddShapesChecked(t *testing.T) {
+	p := compile(t, Options{})
+	rs, err := p.Check("odd.yaml", mustRead(t, "odd-shapes.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rs) != 4 {
+		t.Errorf("%d objects, want 4", len(rs))
+	}
+	for _, f := range Findings(rs) {
+		if strings.HasPrefix(f.Message, "the rule could not check") {
+			t.Errorf("%s: %s %s", f.Pos, f.Rule, f.Message)
+		}
+	}
+}
