@@ -2,8 +2,10 @@ package cli
 
 import (
 	"fmt"
+	"io"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -31,7 +33,9 @@ kustomization the positions point into the built stream, shown as
 
 The built-in rules (jobwq policy --list) are CUE, embedded from
 schemas/policy. --policy adds rules of the same shape from a CUE file of
-package policy; --disable turns a rule off for the run. An object opts out
+package policy; --disable turns a rule off for the run, and --severity
+RULE=LEVEL changes how much a rule's findings weigh (with --fail-on, the
+lowest severity that fails the run). An object opts out
 of rules with an annotation that names them and says why:
 
   metadata:
@@ -41,8 +45,16 @@ of rules with an annotation that names them and says why:
 With --spec, a work-queue Job (one that sets completions, or parallelism
 above 1) must have completions equal to the spec's item count.
 
+Null fields count as unset, as for kubectl. A key given twice, a document
+that does not parse (a Helm template not yet rendered), a file that is not
+a regular file, a document above 32 MiB and a kustomization that refers to
+anything remote (policy never fetches) are reported on stderr, one line
+each, and the other inputs are still checked. Empty input passes, with
+"no objects" on stderr.
+
 Exit status is 0 when no finding is at or above --fail-on, 1 when one is,
-and 2 when a path, policy file or spec cannot be read.
+and 2 when an input, policy file or spec cannot be read or checked (the
+worst wins).
 
 Examples:
   jobwq policy job.yaml
@@ -50,13 +62,16 @@ Examples:
   kubectl get jobs -o yaml | jobwq policy -
   jobwq policy --spec examples/fruits job.yaml
   jobwq policy --policy team.cue --disable job-ttl-after-finished manifests/
+  jobwq policy --severity job-active-deadline=error,container-limits=warning jobs/
   jobwq policy --list`
 
 func newPolicyCmd() *cobra.Command {
 	var (
 		format, failOn, specPath string
 		policies, disable        []string
+		severities               []string
 		list                     bool
+		objectTimeout            time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "policy PATH... | -",
@@ -70,7 +85,7 @@ func newPolicyCmd() *cobra.Command {
 			if !list && len(args) == 0 {
 				return fmt.Errorf("no PATH to check: give files, directories or - for stdin (see 'jobwq policy --help')")
 			}
-			opts := policy.Options{PolicyFiles: policies, Disable: disable}
+			opts := policy.Options{PolicyFiles: policies, Disable: disable, Severity: severities, ObjectTimeout: objectTimeout}
 			if specPath != "" {
 				wq, n, err := loadSpec(specPath)
 				if err != nil {
@@ -89,23 +104,22 @@ func newPolicyCmd() *cobra.Command {
 				return listRules(cmd, pack)
 			}
 			out, err := report.New(format, cmd.OutOrStdout(), report.Options{
-				Rules: pack.Rules(), FailOn: threshold, Version: moduleVersion(),
+				Rules: pack.Rules(), FailOn: threshold, Version: version.Get().Version,
 			})
 			if err != nil {
 				return fmt.Errorf("--format: %w", err)
 			}
 			var results []policy.Result
-			err = manifests.Walk(args, cmd.InOrStdin(), func(name string, data []byte) error {
-				rs, err := pack.Check(name, data)
+			ctx := cmd.Context()
+			walkErr := manifests.Walk(args, cmd.InOrStdin(), func(name string, r io.Reader) error {
+				rs, err := pack.CheckReader(ctx, name, r)
 				results = append(results, rs...)
 				return err
 			})
-			if err != nil {
-				return err
+			if err := ctx.Err(); err != nil {
+				return fmt.Errorf("policy check stopped: %w", err)
 			}
-			if len(results) == 0 {
-				return fmt.Errorf("found no Kubernetes objects in %s", strings.Join(args, " "))
-			}
+			policy.Across(results)
 			failed := false
 			for _, r := range results {
 				if err := out.Write(r); err != nil {
@@ -118,6 +132,19 @@ func newPolicyCmd() *cobra.Command {
 			if err := out.Flush(); err != nil {
 				return err
 			}
+			if walkErr != nil {
+				// Every input that could not be checked, one line each;
+				// the others were checked and reported above.
+				for _, line := range strings.Split(walkErr.Error(), "\n") {
+					fmt.Fprintf(cmd.ErrOrStderr(), "jobwq: %s\n", line)
+				}
+				return exitWith(exitcode.Usage)
+			}
+			if len(results) == 0 {
+				// An empty stream is a valid answer, e.g. kubectl get jobs
+				// -o yaml when there are none.
+				fmt.Fprintf(cmd.ErrOrStderr(), "jobwq: no objects in %s\n", strings.Join(args, " "))
+			}
 			if failed {
 				return exitWith(exitcode.Findings)
 			}
@@ -128,8 +155,10 @@ func newPolicyCmd() *cobra.Command {
 	f.StringVarP(&format, "format", "f", "text", "output format: "+strings.Join(report.Formats, ", "))
 	f.StringArrayVar(&policies, "policy", nil, "add the rules of a CUE `FILE` (package policy); repeatable")
 	f.StringSliceVar(&disable, "disable", nil, "turn off rule `ID`; repeatable or comma-separated")
+	f.StringArrayVar(&severities, "severity", nil, "set rule `RULE=LEVEL` (error, warning or info); repeatable or comma-separated")
 	f.StringVar(&failOn, "fail-on", "error", "lowest severity that fails the run: error, warning or info")
 	f.StringVar(&specPath, "spec", "", "WorkQueue `SPEC` whose item count work-queue Jobs' completions must equal")
+	f.DurationVar(&objectTimeout, "object-timeout", policy.DefaultObjectTimeout, "longest the rules may take over one object before it is reported as not checked")
 	f.BoolVar(&list, "list", false, "list the rules (with --policy, the user's too) and exit")
 	_ = cmd.RegisterFlagCompletionFunc("format", cobra.FixedCompletions(report.Formats, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("fail-on", cobra.FixedCompletions([]string{"error", "warning", "info"}, cobra.ShellCompDirectiveNoFileComp))
@@ -160,13 +189,4 @@ func listRules(cmd *cobra.Command, pack *policy.Pack) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s%s\n", r.ID, r.Severity, r.Message, state)
 	}
 	return tw.Flush()
-}
-
-// moduleVersion is jobwq's version for reports; a build that carries none
-// reports none.
-func moduleVersion() string {
-	if v := version.Get().Version; v != version.Devel {
-		return v
-	}
-	return ""
 }

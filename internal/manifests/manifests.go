@@ -6,6 +6,8 @@
 package manifests
 
 import (
+	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -40,35 +42,62 @@ const BuiltSuffix = " (kustomize build)"
 // its positions carry: a file; a directory, whose .yaml, .yml and .json
 // files are read recursively (hidden directories skipped); a directory
 // holding a kustomization, built in-process first and named
-// DIR+BuiltSuffix; or Stdin, read from stdin and named StdinName. A path
-// that cannot be read or built, or an error from fn, ends the walk.
-func Walk(paths []string, stdin io.Reader, fn func(name string, data []byte) error) error {
+// DIR+BuiltSuffix; or Stdin, read from stdin and named StdinName.
+//
+// Only regular files are read (a FIFO or a device, also behind a symlink,
+// could block or never end), and a kustomization that refers to anything
+// remote is refused before kustomize sees it: a policy check never
+// reaches the network. A path that cannot be read or built, and an error
+// from fn, do not end the walk: the other inputs are still handed on, and
+// Walk returns every problem joined. Only an error from fn that wraps a
+// context's cancellation ends it.
+func Walk(paths []string, stdin io.Reader, fn func(name string, r io.Reader) error) error {
+	var errs []error
 	for _, path := range paths {
-		if err := walk(path, stdin, fn); err != nil {
-			return err
+		err := walk(path, stdin, fn, func(err error) { errs = append(errs, err) })
+		if err != nil {
+			errs = append(errs, err)
+			break
 		}
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
-func walk(path string, stdin io.Reader, fn func(name string, data []byte) error) error {
-	if path == Stdin {
-		data, err := io.ReadAll(stdin)
-		if err != nil {
-			return fmt.Errorf("read stdin: %w", err)
+// stops reports whether err ends the walk.
+func stops(err error) bool {
+	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+}
+
+// walk hands on the inputs under path, telling problem about those it
+// cannot; its error ends the walk.
+func walk(path string, stdin io.Reader, fn func(name string, r io.Reader) error, problem func(error)) error {
+	call := func(name string, r io.Reader) error {
+		if err := fn(name, r); err != nil {
+			if stops(err) {
+				return err
+			}
+			problem(err)
 		}
-		return fn(StdinName, data)
+		return nil
+	}
+	if path == Stdin {
+		return call(StdinName, stdin)
 	}
 	fi, err := os.Stat(path)
 	if err != nil {
-		return readErr(err)
+		problem(readErr(err))
+		return nil
 	}
 	if !fi.IsDir() {
-		return file(path, fn)
+		return file(path, fi, call, problem)
 	}
 	return filepath.WalkDir(path, func(name string, d fs.DirEntry, err error) error {
 		if err != nil {
-			return readErr(err)
+			problem(readErr(err))
+			if d != nil && d.IsDir() {
+				return filepath.SkipDir
+			}
+			return nil
 		}
 		if d.IsDir() {
 			if name != path && strings.HasPrefix(d.Name(), ".") {
@@ -77,11 +106,16 @@ func walk(path string, stdin io.Reader, fn func(name string, data []byte) error)
 			if !isKustomization(name) {
 				return nil
 			}
+			if err := CheckLocal(name); err != nil {
+				problem(err)
+				return filepath.SkipDir
+			}
 			out, err := kustree.BuildDir(name)
 			if err != nil {
-				return err
+				problem(err)
+				return filepath.SkipDir
 			}
-			if err := fn(name+BuiltSuffix, out); err != nil {
+			if err := call(name+BuiltSuffix, bytes.NewReader(out)); err != nil {
 				return err
 			}
 			return filepath.SkipDir
@@ -89,16 +123,46 @@ func walk(path string, stdin io.Reader, fn func(name string, data []byte) error)
 		if !slices.Contains(manifestExts, strings.ToLower(filepath.Ext(name))) {
 			return nil
 		}
-		return file(name, fn)
+		fi, err := os.Stat(name) // follows a symlink, as reading would
+		if err != nil {
+			problem(readErr(err))
+			return nil
+		}
+		if fi.IsDir() {
+			return nil // a symlink to a directory; WalkDir does not follow them
+		}
+		return file(name, fi, call, problem)
 	})
 }
 
-func file(name string, fn func(name string, data []byte) error) error {
-	data, err := os.ReadFile(name)
-	if err != nil {
-		return readErr(err)
+// file hands on the regular file name, whose Stat (through symlinks) is fi.
+func file(name string, fi fs.FileInfo, call func(string, io.Reader) error, problem func(error)) error {
+	if !fi.Mode().IsRegular() {
+		problem(fmt.Errorf("read %s: not a regular file (%s); pipe it to jobwq policy - if you mean it", name, kindOf(fi.Mode())))
+		return nil
 	}
-	return fn(name, data)
+	f, err := os.Open(name)
+	if err != nil {
+		problem(readErr(err))
+		return nil
+	}
+	defer f.Close()
+	return call(name, f)
+}
+
+// kindOf names a file mode's type for messages.
+func kindOf(m fs.FileMode) string {
+	switch {
+	case m&fs.ModeNamedPipe != 0:
+		return "a named pipe"
+	case m&fs.ModeCharDevice != 0:
+		return "a character device"
+	case m&fs.ModeDevice != 0:
+		return "a device"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	}
+	return m.Type().String()
 }
 
 // readErr words a file system error as "read PATH: reason".
@@ -111,10 +175,16 @@ func readErr(err error) error {
 }
 
 func isKustomization(dir string) bool {
+	return kustomizationFile(dir) != ""
+}
+
+// kustomizationFile is the kustomization file of dir, "" if none.
+func kustomizationFile(dir string) string {
 	for _, n := range kustomizationFiles {
-		if fi, err := os.Stat(filepath.Join(dir, n)); err == nil && !fi.IsDir() {
-			return true
+		p := filepath.Join(dir, n)
+		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() {
+			return p
 		}
 	}
-	return false
+	return ""
 }

@@ -1,9 +1,13 @@
 package manifests
 
 import (
+	"context"
+	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -31,7 +35,11 @@ func TestWalk(t *testing.T) {
 
 	got := map[string]string{}
 	var order []string
-	collect := func(name string, data []byte) error {
+	collect := func(name string, r io.Reader) error {
+		data, err := io.ReadAll(r)
+		if err != nil {
+			return err
+		}
 		name = strings.TrimPrefix(name, dir+string(filepath.Separator))
 		got[name] = string(data)
 		order = append(order, name)
@@ -54,5 +62,65 @@ func TestWalk(t *testing.T) {
 	order = nil
 	if err := Walk([]string{Stdin}, strings.NewReader("kind: Pod\n"), collect); err != nil || len(order) != 1 || order[0] != StdinName || got[StdinName] != "kind: Pod\n" {
 		t.Errorf("stdin: %v %v", err, order)
+	}
+}
+
+// A FIFO or a device, named directly or behind a symlink in a directory,
+// is refused without reading it (a FIFO would block, /dev/zero never
+// ends); the regular files beside it are still handed on.
+func TestWalkNonRegular(t *testing.T) {
+	dir := t.TempDir()
+	if err := syscall.Mkfifo(filepath.Join(dir, "fifo.yaml"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("/dev/zero", filepath.Join(dir, "zero.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "pod.yaml"), []byte("kind: Pod\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	err := Walk([]string{dir, "/dev/zero"}, nil, func(name string, r io.Reader) error {
+		got = append(got, filepath.Base(name))
+		return nil
+	})
+	if diff := cmp.Diff([]string{"pod.yaml"}, got); diff != "" {
+		t.Errorf("inputs (-want +got):\n%s", diff)
+	}
+	for _, want := range []string{"fifo.yaml: not a regular file (a named pipe)", "zero.yaml: not a regular file (a character device)", "read /dev/zero: not a regular file"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v does not say %q", err, want)
+		}
+	}
+}
+
+// One input that fails does not hide the others: every problem comes
+// back, joined, and the good inputs are still handed on.
+func TestWalkGoesOn(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "a.yaml"), []byte("a"), 0o644)
+	os.WriteFile(filepath.Join(dir, "b.yaml"), []byte("b"), 0o644)
+	var got []string
+	err := Walk([]string{filepath.Join(dir, "missing.yaml"), dir}, nil, func(name string, r io.Reader) error {
+		got = append(got, filepath.Base(name))
+		if filepath.Base(name) == "a.yaml" {
+			return errors.New("a.yaml:1:1: invalid YAML")
+		}
+		return nil
+	})
+	if diff := cmp.Diff([]string{"a.yaml", "b.yaml"}, got); diff != "" {
+		t.Errorf("inputs (-want +got):\n%s", diff)
+	}
+	if err == nil || !strings.Contains(err.Error(), "missing.yaml") || !strings.Contains(err.Error(), "a.yaml:1:1: invalid YAML") {
+		t.Errorf("err = %v, want both problems", err)
+	}
+	// A cancelled context ends the walk at once.
+	got = nil
+	err = Walk([]string{dir}, nil, func(name string, r io.Reader) error {
+		got = append(got, filepath.Base(name))
+		return context.Canceled
+	})
+	if !errors.Is(err, context.Canceled) || len(got) != 1 {
+		t.Errorf("after cancellation: err %v, inputs %v", err, got)
 	}
 }

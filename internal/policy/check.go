@@ -1,7 +1,9 @@
 package policy
 
 import (
+	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -10,14 +12,13 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"cuelang.org/go/cue"
 	"cuelang.org/go/cue/ast"
 	cueerrors "cuelang.org/go/cue/errors"
 	"cuelang.org/go/cue/literal"
 	"cuelang.org/go/cue/token"
-	"cuelang.org/go/encoding/json"
-	"cuelang.org/go/encoding/yaml"
 
 	"github.com/jobwq/jobwq/internal/position"
 	"github.com/jobwq/jobwq/internal/position/cuepos"
@@ -57,21 +58,33 @@ var (
 
 // An object is one Kubernetes object inside a document.
 type object struct {
-	src    []byte // the whole input, for positions
+	src    []byte // the document, for positions
+	line   int    // lines of the input before the document
 	expr   *ast.StructLit
 	kind   string
 	apiVer string
 }
 
-// Check reads every object in data, a stream of YAML documents or (when
-// filename ends in .json, or data starts with { or [) JSON values, and
-// checks each. filename names data in positions. A syntax error stops the
-// check and is returned with its position.
-//
-// Documents are decoded in order while workers, one per CPU, evaluate the
-// objects already decoded.
+// Check reads every object in data and checks each; see CheckReader.
 func (p *Pack) Check(filename string, data []byte) ([]Result, error) {
-	data = normalizeEOL(data)
+	return p.CheckReader(context.Background(), filename, bytes.NewReader(data))
+}
+
+// CheckReader reads the objects in r, a stream of YAML documents or (when
+// filename ends in .json, or the input starts with { or [) JSON values, and
+// checks each. filename names the input in positions.
+//
+// Documents are read, decoded and checked one by one, so memory follows
+// the largest document rather than the input. A document that cannot be
+// decoded (a syntax error, a duplicate key) is an error with its position,
+// and the documents after it are still checked: the results hold every
+// object that was checked, the error every document that was not. A
+// document larger than MaxDocument ends the input. When ctx is done the
+// check stops and returns ctx's error.
+//
+// Workers, one per CPU, evaluate the objects already decoded while the
+// next documents are read.
+func (p *Pack) CheckReader(ctx context.Context, filename string, r io.Reader) ([]Result, error) {
 	type task struct {
 		o   object
 		res Result
@@ -79,43 +92,97 @@ func (p *Pack) Check(filename string, data []byte) ([]Result, error) {
 	}
 	var (
 		tasks []*task
-		queue = make(chan *task, 256)
+		queue = make(chan *task, 2*runtime.GOMAXPROCS(0))
 		wg    sync.WaitGroup
+		errs  []error
 	)
 	worker := func() {
 		for t := range queue {
-			t.res, t.err = p.checkObject(filename, t.o)
+			if ctx.Err() == nil {
+				t.res, t.err = p.checkObject(ctx, filename, t.o)
+			}
+			t.o = object{} // the syntax tree is done with
 		}
 	}
 	// One worker to begin with; another per CPU once objects queue up, so
 	// that a handful of objects costs no extra compilation of the pack.
 	workers, started := runtime.GOMAXPROCS(0), 1
 	wg.Go(worker)
-	decodeErr := eachDocument(filename, data, func(doc ast.Expr) {
-		for _, o := range objectsOf(doc) {
-			o.src = data
-			t := &task{o: o}
-			tasks = append(tasks, t)
-			queue <- t
-			if started < workers && len(queue) > 1 {
-				started++
-				wg.Go(worker)
+	send := func(exprs []ast.Expr, doc document) {
+		for _, e := range exprs {
+			for _, o := range objectsOf(e) {
+				o.src, o.line = doc.data, doc.line
+				t := &task{o: o}
+				tasks = append(tasks, t)
+				select {
+				case queue <- t:
+				case <-ctx.Done():
+					return
+				}
+				if started < workers && len(queue) > 1 {
+					started++
+					wg.Go(worker)
+				}
 			}
 		}
-	})
+	}
+	br := bufio.NewReaderSize(r, 64<<10)
+	head, _ := br.Peek(512)
+	if isJSON(filename, head) {
+		// A JSON value has no document separators: read it whole, within
+		// the bound.
+		data, err := io.ReadAll(io.LimitReader(br, MaxDocument+1))
+		switch {
+		case err != nil:
+			errs = append(errs, fmt.Errorf("read %s: %w", filename, err))
+		case len(data) > MaxDocument:
+			errs = append(errs, fmt.Errorf("%s:%w", position.Display(filename), errTooLarge{1}))
+		default:
+			doc := document{data: normalizeEOL(data)}
+			exprs, err := decode(filename, doc, true)
+			if err != nil {
+				errs = append(errs, err)
+			}
+			send(exprs, doc)
+		}
+	} else {
+		docs := newDocReader(br)
+		for ctx.Err() == nil {
+			doc, err := docs.read()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			var tl errTooLarge
+			if errors.As(err, &tl) {
+				errs = append(errs, fmt.Errorf("%s:%w", position.Display(filename), err))
+				break
+			}
+			if err != nil {
+				errs = append(errs, fmt.Errorf("read %s: %w", filename, err))
+				break
+			}
+			doc.data = normalizeEOL(doc.data)
+			exprs, err := decode(filename, doc, false)
+			if err != nil {
+				errs = append(errs, err)
+			}
+			send(exprs, doc)
+		}
+	}
 	close(queue)
 	wg.Wait()
-	if decodeErr != nil {
-		return nil, decodeErr
+	if err := ctx.Err(); err != nil {
+		return nil, err
 	}
 	results := make([]Result, 0, len(tasks))
 	for _, t := range tasks {
 		if t.err != nil {
-			return nil, t.err
+			errs = append(errs, t.err)
+			continue
 		}
 		results = append(results, t.res)
 	}
-	return results, nil
+	return results, errors.Join(errs...)
 }
 
 // CheckBytes is Check flattened into findings sorted by file, line and
@@ -146,43 +213,6 @@ func normalizeEOL(b []byte) []byte {
 	}
 	b = bytes.ReplaceAll(b, []byte("\r\n"), []byte("\n"))
 	return bytes.ReplaceAll(b, []byte("\r"), []byte("\n"))
-}
-
-// eachDocument decodes a stream document by document, keeping positions.
-// A decoder that panics on some input is reported as a parse error, not a
-// crash.
-func eachDocument(filename string, data []byte, yield func(ast.Expr)) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("%s: cannot parse: the decoder failed: %v", filename, r)
-		}
-	}()
-	type extractor interface{ Extract() (ast.Expr, error) }
-	var d extractor
-	kind := "YAML"
-	if isJSON(filename, data) {
-		d = json.NewDecoder(nil, filename, bytes.NewReader(data))
-		kind = "JSON"
-	} else {
-		d = yaml.NewDecoder(filename, bytes.NewReader(data))
-	}
-	for {
-		e, err := d.Extract()
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		if err != nil {
-			// The decoders' messages start with the position when they
-			// know it; say which file and language either way.
-			msg := oneLine(err).Error()
-			if rest, ok := strings.CutPrefix(msg, filename+":"); ok {
-				pos, text, _ := strings.Cut(rest, ": ")
-				return fmt.Errorf("%s:%s: invalid %s: %s", filename, pos, kind, strings.TrimPrefix(text, "invalid JSON for file \""+filename+"\": "))
-			}
-			return fmt.Errorf("%s: invalid %s: %s", filename, kind, msg)
-		}
-		yield(e)
-	}
 }
 
 // objectsOf returns the Kubernetes objects in a document: the document
@@ -229,8 +259,8 @@ func (o object) parts() (job, pod []string) {
 // checkObject evaluates the rules over o and turns what they found into
 // findings at the positions of the offending fields. An error means the
 // pack could not be evaluated at all.
-func (p *Pack) checkObject(filename string, o object) (Result, error) {
-	res := Result{Object: o.id(), Pos: at(o.fieldPos(o.expr.Pos()), filename)}
+func (p *Pack) checkObject(ctx context.Context, filename string, o object) (Result, error) {
+	res := Result{Object: o.id(), Pos: o.at(o.fieldPos(o.expr.Pos()), filename)}
 	anchors := map[string][]any{"object": nil}
 	var jobPath, podPath []string
 	j, pd := o.parts()
@@ -245,15 +275,32 @@ func (p *Pack) checkObject(filename string, o object) (Result, error) {
 		}
 	}
 
-	outcomes, err := p.engine.evaluate(o, jobPath, podPath)
+	outcomes, err := p.evaluate(ctx, o, jobPath, podPath)
 	if err != nil {
-		return res, err
+		return res, fmt.Errorf("%s: %s: %w", res.Pos, res.Object, err)
 	}
 	if jobPath != nil {
 		anchors["job"] = toAny(jobPath)
 	}
 	if podPath != nil {
 		anchors["pod"] = toAny(podPath)
+	}
+
+	if o.kind == "ServiceAccount" && (o.apiVer == "v1" || o.apiVer == "") {
+		b, ok := lookup(o.expr, []any{"automountServiceAccountToken"}).(*ast.BasicLit)
+		res.TokenOff = ok && b.Kind == token.FALSE
+	}
+	if podPath != nil {
+		pod := lookup(o.expr, toAny(podPath))
+		if lookup(pod, []any{"automountServiceAccountToken"}) == nil {
+			res.RunsAs = "default"
+			for _, f := range []string{"serviceAccountName", "serviceAccount"} {
+				if name, ok := stringAt(pod, f); ok && name != "" {
+					res.RunsAs = name
+					break
+				}
+			}
+		}
 	}
 
 	ignored := o.ignored()
@@ -266,7 +313,7 @@ func (p *Pack) checkObject(filename string, o object) (Result, error) {
 			res.Findings = append(res.Findings, Finding{
 				Rule: r.ID, Severity: Error, Fix: r.Fix, Object: res.Object,
 				Message: "the rule could not check this object: " + firstLine(out.err),
-				Pos:     p.errorPos(out.err, filename, res.Pos),
+				Pos:     o.errorPos(out.err, filename, res.Pos),
 			})
 			continue
 		}
@@ -276,12 +323,38 @@ func (p *Pack) checkObject(filename string, o object) (Result, error) {
 				f.Message = vi.detail
 			}
 			full := append(append([]any{}, anchors[vi.at]...), vi.path...)
-			f.Pos = at(o.fieldPos(nearest(o.expr, full)), filename)
+			f.Pos = o.at(o.fieldPos(nearest(o.expr, full)), filename)
 			res.Findings = append(res.Findings, f)
 		}
 	}
 	SortFindings(res.Findings)
 	return res, nil
+}
+
+// evaluate runs the engine over o within the pack's time bound. CUE
+// evaluation cannot be interrupted: an evaluation that overruns is left
+// to finish in the background (its evaluator is not reused until then),
+// and the object is reported as not checked.
+func (p *Pack) evaluate(ctx context.Context, o object, jobPath, podPath []string) (map[string]outcome, error) {
+	type answer struct {
+		out map[string]outcome
+		err error
+	}
+	ch := make(chan answer, 1)
+	go func() {
+		out, err := p.engine.evaluate(o, jobPath, podPath)
+		ch <- answer{out, err}
+	}()
+	timer := time.NewTimer(p.timeout)
+	defer timer.Stop()
+	select {
+	case a := <-ch:
+		return a.out, a.err
+	case <-timer.C:
+		return nil, fmt.Errorf("the rules did not finish within %s (--object-timeout); a rule that loops over large lists is the usual cause", p.timeout)
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }
 
 type violation struct {
@@ -339,13 +412,23 @@ func (p *Pack) violations(v cue.Value, id string) ([]violation, error) {
 
 // errorPos places a rule's evaluation error at the input field it names,
 // if any, and otherwise at the object.
-func (p *Pack) errorPos(err error, filename string, fallback position.Position) position.Position {
+func (o object) errorPos(err error, filename string, fallback position.Position) position.Position {
 	for _, e := range cueerrors.Errors(err) {
 		if pos, ok := cuepos.InFile(e, filename); ok {
-			return cuepos.Of(pos)
+			return o.at(pos, filename)
 		}
 	}
 	return fallback
+}
+
+// at is where p, a position in o's document, is in the input; the file
+// itself when p is unknown.
+func (o object) at(p token.Pos, file string) position.Position {
+	pos := at(p, file)
+	if pos.Line > 0 {
+		pos.Line += o.line
+	}
+	return pos
 }
 
 func (o object) id() Object {

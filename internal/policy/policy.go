@@ -28,6 +28,7 @@ import (
 	"path"
 	"slices"
 	"strings"
+	"time"
 
 	"cuelang.org/go/cue"
 	"cuelang.org/go/cue/ast"
@@ -124,6 +125,39 @@ type Result struct {
 	Object   Object
 	Pos      position.Position // where the object starts
 	Findings []Finding
+
+	// What Across needs to know of the object. TokenOff: a ServiceAccount
+	// that sets automountServiceAccountToken: false. RunsAs: the service
+	// account of a pod spec that leaves automountServiceAccountToken
+	// unset, and so inherits the account's setting.
+	TokenOff bool   `json:"-"`
+	RunsAs   string `json:"-"`
+}
+
+// automountRule is the rule a ServiceAccount elsewhere in the input can
+// satisfy.
+const automountRule = "automount-service-account-token"
+
+// Across settles what only the whole input shows, once every object of a
+// run has been checked: a pod whose pod spec leaves
+// automountServiceAccountToken unset does not mount the token when its
+// ServiceAccount, in the same input and namespace, sets it to false.
+func Across(results []Result) {
+	off := map[[2]string]bool{}
+	for _, r := range results {
+		if r.TokenOff {
+			off[[2]string{r.Object.Namespace, r.Object.Name}] = true
+		}
+	}
+	if len(off) == 0 {
+		return
+	}
+	for i, r := range results {
+		if r.RunsAs == "" || !off[[2]string{r.Object.Namespace, r.RunsAs}] {
+			continue
+		}
+		results[i].Findings = slices.DeleteFunc(slices.Clone(r.Findings), func(f Finding) bool { return f.Rule == automountRule })
+	}
 }
 
 // Spec is what --spec contributes: a WorkQueue's path, its item count and
@@ -141,8 +175,15 @@ type Options struct {
 	PolicyFiles []string
 	// Disable turns rules off by id; an unknown id is an error.
 	Disable []string
+	// Severity overrides rules' severities, as RULE=LEVEL (repeatable or
+	// comma-separated); an unknown rule or level is an error.
+	Severity []string
 	// Spec, if set, enables job-completions-spec.
 	Spec *Spec
+
+	// ObjectTimeout bounds the evaluation of the rules over one object;
+	// zero means DefaultObjectTimeout.
+	ObjectTimeout time.Duration
 
 	// reference evaluates every rule over whole objects, without the
 	// optimiser: the meaning the optimiser must keep (see engine.go).
@@ -159,7 +200,12 @@ type Pack struct {
 	paths   map[string]cue.Path // rules.<id>.violations
 	ignores map[string]bool     // disabled ids
 	engine  engine
+	timeout time.Duration
 }
+
+// DefaultObjectTimeout bounds the evaluation of one object when Options
+// set no bound. The built-in rules take milliseconds per object.
+const DefaultObjectTimeout = 10 * time.Second
 
 type source struct {
 	name string
@@ -184,6 +230,7 @@ func Compile(opts Options) (*Pack, error) {
 		byID:    map[string]Rule{},
 		paths:   map[string]cue.Path{},
 		ignores: map[string]bool{},
+		timeout: cmp.Or(opts.ObjectTimeout, DefaultObjectTimeout),
 	}
 	entries, err := fs.Glob(schemas.FS, "policy/*.cue")
 	if err != nil {
@@ -233,6 +280,30 @@ func Compile(opts Options) (*Pack, error) {
 	slices.SortFunc(p.all, func(a, b Rule) int { return strings.Compare(a.ID, b.ID) })
 
 	var errs []error
+	for _, arg := range opts.Severity {
+		for kv := range strings.SplitSeq(arg, ",") {
+			id, level, ok := strings.Cut(strings.TrimSpace(kv), "=")
+			if !ok {
+				errs = append(errs, fmt.Errorf("severity %q: want RULE=LEVEL, e.g. job-active-deadline=error", kv))
+				continue
+			}
+			r, known := p.byID[id]
+			if !known {
+				errs = append(errs, fmt.Errorf("severity %q: no such rule (jobwq policy --list shows them)", id))
+				continue
+			}
+			sev, err := ParseSeverity(level)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("severity %s: %w", id, err))
+				continue
+			}
+			r.Severity = sev
+			p.byID[id] = r
+		}
+	}
+	for i, r := range p.all {
+		p.all[i] = p.byID[r.ID]
+	}
 	for _, id := range opts.Disable {
 		for id := range strings.SplitSeq(id, ",") {
 			id = strings.TrimSpace(id)

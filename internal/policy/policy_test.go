@@ -69,7 +69,7 @@ func TestEmbeddedPackCompiles(t *testing.T) {
 
 func TestFixtures(t *testing.T) {
 	jobRules := []string{
-		"8:1 job-active-deadline", "8:1 job-backoff-limit", "8:1 job-ttl-after-finished",
+		"8:1 job-active-deadline", "8:1 job-backoff-limit", "8:1 job-pod-failure-policy-missing", "8:1 job-ttl-after-finished",
 		"14:5 automount-service-account-token",
 		"16:9 container-limits", "16:9 container-requests",
 		"16:9 pss-allow-privilege-escalation", "16:9 pss-capabilities", "16:9 pss-run-as-non-root", "16:9 pss-seccomp",
@@ -81,7 +81,7 @@ func TestFixtures(t *testing.T) {
 	}{
 		{"article-job.yaml", jobRules},
 		{"job-wq-1.yaml", []string{
-			"7:1 job-active-deadline", "7:1 job-backoff-limit", "7:1 job-ttl-after-finished",
+			"7:1 job-active-deadline", "7:1 job-backoff-limit", "7:1 job-pod-failure-policy-missing", "7:1 job-ttl-after-finished",
 			"13:5 automount-service-account-token",
 			"15:9 container-limits", "15:9 container-requests",
 			"15:9 pss-allow-privilege-escalation", "15:9 pss-capabilities", "15:9 pss-run-as-non-root", "15:9 pss-seccomp",
@@ -288,7 +288,7 @@ items:
   kind: ConfigMap
   metadata: {name: b}
 `,
-			want: []string{"5:3 deprecated-replication-controller"},
+			want: []string{"4:3 pod-containers", "5:3 deprecated-replication-controller"},
 		},
 		{
 			name: "custom resources and kind-less documents are not checked as pods",
@@ -472,8 +472,36 @@ func TestLineEnds(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
-		if diff := cmp.Diff([]string{"2:1 deprecated-replication-controller"}, short(fs)); diff != "" {
+		if diff := cmp.Diff([]string{"1:1 pod-containers", "2:1 deprecated-replication-controller"}, short(fs)); diff != "" {
 			t.Errorf("%s (-want +got):\n%s", name, diff)
+		}
+	}
+}
+
+// --severity re-weighs rules; unknown rules and levels are refused.
+func TestSeverityOverride(t *testing.T) {
+	p := compile(t, Options{Severity: []string{"job-active-deadline=info,image-tag=warning", "pss-privileged=warning"}})
+	got := map[string]Severity{}
+	for _, r := range p.Rules() {
+		got[r.ID] = r.Severity
+	}
+	for id, want := range map[string]Severity{"job-active-deadline": Info, "image-tag": Warning, "pss-privileged": Warning, "job-restart-policy": Error} {
+		if got[id] != want {
+			t.Errorf("%s: severity %v, want %v", id, got[id], want)
+		}
+	}
+	rs, err := p.Check("j.yaml", mustRead(t, "../../testdata/policy/article-job.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range Findings(rs) {
+		if f.Rule == "job-active-deadline" && f.Severity != Info {
+			t.Errorf("finding of job-active-deadline has severity %v, want info", f.Severity)
+		}
+	}
+	for _, bad := range []string{"nope=error", "image-tag=fatal", "image-tag"} {
+		if _, err := Compile(Options{Severity: []string{bad}}); err == nil {
+			t.Errorf("--severity %s: no error", bad)
 		}
 	}
 }

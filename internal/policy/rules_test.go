@@ -364,6 +364,55 @@ spec:
       containers:
       - {name: a, image: a:1}
 `},
+	{name: "a work-queue Job without podFailurePolicy", rule: "job-pod-failure-policy-missing", yaml: `apiVersion: batch/v1
+kind: Job
+metadata: {name: j}
+spec: # <-
+  completions: 8
+  parallelism: 2
+  template:
+    spec:
+      restartPolicy: Never
+      containers:
+      - {name: a, image: a:1}
+`},
+	{name: "a single-pod Job needs none", rule: "job-pod-failure-policy-missing", yaml: `apiVersion: batch/v1
+kind: Job
+metadata: {name: j}
+spec:
+  completions: 1
+  template:
+    spec:
+      restartPolicy: Never
+      containers:
+      - {name: a, image: a:1}
+`},
+	{name: "an Indexed Job without backoffLimitPerIndex", rule: "job-indexed-backoff-per-index", yaml: `apiVersion: batch/v1
+kind: Job
+metadata: {name: j}
+spec:
+  completions: 8
+  completionMode: Indexed # <-
+  backoffLimit: 6
+  template:
+    spec:
+      restartPolicy: Never
+      containers:
+      - {name: a, image: a:1}
+`},
+	{name: "an Indexed Job with backoffLimitPerIndex", rule: "job-indexed-backoff-per-index", yaml: `apiVersion: batch/v1
+kind: Job
+metadata: {name: j}
+spec:
+  completions: 8
+  completionMode: Indexed
+  backoffLimitPerIndex: 2
+  template:
+    spec:
+      restartPolicy: Never
+      containers:
+      - {name: a, image: a:1}
+`},
 	{name: "parallelism above completions", rule: "job-parallelism", yaml: `apiVersion: batch/v1
 kind: Job
 metadata: {name: j}
@@ -541,6 +590,98 @@ spec:
     spec:
       containers:
       - {name: c, image: rabbitmq}
+`},
+	{name: "digests that are none, and one that is", rule: "image-tag", yaml: job(`      restartPolicy: Never
+      containers:
+      - name: a
+        image: nginx@sha256:abc # <-
+      - name: b
+        image: nginx@sha256:0123456789ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef # <-
+      - name: c
+        image: nginx:1.27@md5:0123456789abcdef0123456789abcdef # <-
+      - name: d
+        image: nginx:1.27@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
+`)},
+	{name: "keys and tokens by value", rule: "secret-value", yaml: job(pod(`        env:
+        - name: TLS_KEY_PEM
+          value: "-----BEGIN RSA PRIVATE KEY-----\nMIIE..." # <-
+        - name: CI
+          value: ghp_abcdefghijklmnopqrstuvwxyz0123456789 # <-
+        - name: AWS_ID
+          value: AKIAIOSFODNN7EXAMPLE # <-
+        - name: GITHUB_TOKEN
+          value: ghp_abcdefghijklmnopqrstuvwxyz0123456789
+        - name: PUBLIC
+          value: "-----BEGIN PUBLIC KEY-----"
+        args:
+        - auth=eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U # <-
+`))},
+	{name: "a key in a ConfigMap", rule: "secret-value", yaml: `apiVersion: v1
+kind: ConfigMap
+metadata: {name: c}
+data:
+  ok: plain
+  key.pem: | # <-
+    -----BEGIN OPENSSH PRIVATE KEY-----
+    b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ
+`},
+	{name: "ingress of networking v1beta1", rule: "api-version-removed", yaml: `apiVersion: networking.k8s.io/v1beta1 # <-
+kind: Ingress
+metadata: {name: i}
+`},
+	{name: "pdb of policy v1beta1", rule: "api-version-removed", yaml: `apiVersion: policy/v1beta1 # <-
+kind: PodDisruptionBudget
+metadata: {name: i}
+`},
+	{name: "hpa v2beta2", rule: "api-version-removed", yaml: `apiVersion: autoscaling/v2beta2 # <-
+kind: HorizontalPodAutoscaler
+metadata: {name: i}
+`},
+	{name: "a v1 Deployment", rule: "api-version-kind", yaml: `apiVersion: v1 # <-
+kind: Deployment
+metadata: {name: d}
+spec:
+  template:
+    spec:
+      containers:
+      - {name: c, image: c:1, securityContext: {privileged: true}}
+`},
+	{name: "a Job of batch/v2", rule: "api-version-kind", yaml: `apiVersion: batch/v2 # <-
+kind: Job
+metadata: {name: d}
+`},
+	{name: "a custom resource called Job", rule: "api-version-kind", yaml: `apiVersion: example.com/v1
+kind: Job
+metadata: {name: d}
+`},
+	{name: "a Pod with spec: null", rule: "pod-containers", yaml: `apiVersion: v1 # <-
+kind: Pod
+metadata: {name: p}
+spec: null
+`},
+	{name: "a Deployment without a template", rule: "pod-containers", yaml: `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: d}
+spec: # <-
+  selector: {matchLabels: {app: a}}
+`},
+	{name: "a Job with empty containers", rule: "pod-containers", yaml: `apiVersion: batch/v1
+kind: Job
+metadata: {name: j}
+spec:
+  template:
+    spec:
+      restartPolicy: Never
+      containers: [] # <-
+`},
+	{name: "a Job with containers", rule: "pod-containers", yaml: `apiVersion: batch/v1
+kind: Job
+metadata: {name: j}
+spec:
+  template:
+    spec:
+      restartPolicy: Never
+      containers: [{name: c, image: "c:1"}]
 `},
 	{name: "apps/v1 without selector", rule: "selector-required", yaml: `apiVersion: apps/v1
 kind: Deployment

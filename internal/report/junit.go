@@ -24,13 +24,13 @@ func (j *junitFormat) Flush() error {
 	suites := junit.Testsuites{Name: "jobwq policy"}
 	var cur *junit.Testsuite
 	for _, r := range j.sortedResults() {
-		if cur == nil || cur.Name != r.Pos.File {
+		if cur == nil || cur.Name != xmlSafe(r.Pos.File) {
 			if cur != nil {
 				suites.AddSuite(*cur)
 			}
 			// Time is required by the schema; no clock is read so that
 			// reports compare byte for byte.
-			cur = &junit.Testsuite{Name: r.Pos.File, ID: len(suites.Suites), Time: "0"}
+			cur = &junit.Testsuite{Name: xmlSafe(r.Pos.File), ID: len(suites.Suites), Time: "0"}
 		}
 		cur.AddTestcase(testcase(r, j.failOn))
 	}
@@ -44,13 +44,13 @@ func (j *junitFormat) Flush() error {
 }
 
 func testcase(r policy.Result, failOn policy.Severity) junit.Testcase {
-	tc := junit.Testcase{Name: r.Object.String(), Classname: r.Pos.File, Time: "0"}
+	tc := junit.Testcase{Name: xmlSafe(r.Object.String()), Classname: xmlSafe(r.Pos.File), Time: "0"}
 	var failing, other []string
 	worst := policy.Info
 	fs := append([]policy.Finding(nil), r.Findings...)
 	policy.SortFindings(fs)
 	for _, f := range fs {
-		line := fmt.Sprintf("%s: %s %s: %s — %s", f.Pos, f.Severity, f.Rule, f.Message, f.Fix)
+		line := xmlSafe(fmt.Sprintf("%s: %s %s: %s — %s", f.Pos, f.Severity, f.Rule, f.Message, f.Fix))
 		if f.Severity >= failOn {
 			failing = append(failing, line)
 			worst = max(worst, f.Severity)
@@ -60,7 +60,7 @@ func testcase(r policy.Result, failOn policy.Severity) junit.Testcase {
 	}
 	if len(failing) > 0 {
 		tc.Failure = &junit.Result{
-			Message: fmt.Sprintf("%s at %s", plural(len(failing), "finding"), r.Pos),
+			Message: xmlSafe(fmt.Sprintf("%s at %s", plural(len(failing), "finding"), r.Pos)),
 			Type:    worst.String(),
 			Data:    strings.Join(failing, "\n") + "\n",
 		}
@@ -69,4 +69,21 @@ func testcase(r policy.Result, failOn policy.Severity) junit.Testcase {
 		tc.SystemOut = &junit.Output{Data: strings.Join(other, "\n") + "\n"}
 	}
 	return tc
+}
+
+// xmlSafe replaces what XML 1.0 cannot hold (control characters other
+// than tab and line breaks, a lone surrogate, U+FFFE and U+FFFF) with
+// U+FFFD, as encoding/xml does in text but not in CDATA, where the
+// library puts failures: a manifest's names and values are the user's.
+func xmlSafe(s string) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r == '\t' || r == '\n' || r == '\r',
+			r >= 0x20 && r <= 0xD7FF,
+			r >= 0xE000 && r <= 0xFFFD,
+			r >= 0x10000 && r <= 0x10FFFF:
+			return r
+		}
+		return '\uFFFD'
+	}, s)
 }

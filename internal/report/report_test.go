@@ -209,3 +209,83 @@ func TestSARIF(t *testing.T) {
 		t.Errorf("artifactURI = %q", got)
 	}
 }
+
+// Standard input and an in-process kustomize build are no files: their
+// SARIF locations do not pretend to be; a run always names its version.
+func TestSARIFNonFiles(t *testing.T) {
+	var b bytes.Buffer
+	f, err := New("sarif", &b, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, file := range []string{"<stdin>", "app (kustomize build)"} {
+		pos := position.Position{File: file, Line: 2, Column: 3}
+		f.Write(policy.Result{Object: job, Pos: pos, Findings: []policy.Finding{{Rule: "image-tag", Severity: policy.Error, Pos: pos, Object: job}}})
+	}
+	if err := f.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	var log struct {
+		Runs []struct {
+			Tool struct {
+				Driver struct{ Version string } `json:"driver"`
+			} `json:"tool"`
+			Results []struct {
+				Locations []struct {
+					PhysicalLocation struct {
+						ArtifactLocation struct {
+							URI         *string               `json:"uri"`
+							Description struct{ Text string } `json:"description"`
+						} `json:"artifactLocation"`
+					} `json:"physicalLocation"`
+				} `json:"locations"`
+			} `json:"results"`
+		} `json:"runs"`
+	}
+	if err := json.Unmarshal(b.Bytes(), &log); err != nil {
+		t.Fatal(err)
+	}
+	run := log.Runs[0]
+	if run.Tool.Driver.Version != "devel" {
+		t.Errorf("driver.version = %q, want devel", run.Tool.Driver.Version)
+	}
+	stdin := run.Results[0].Locations[0].PhysicalLocation.ArtifactLocation // sorted by file: "<" before "a"
+	if stdin.URI != nil || !strings.HasPrefix(stdin.Description.Text, "standard input") {
+		t.Errorf("stdin location: uri %v, description %q", stdin.URI, stdin.Description.Text)
+	}
+	built := run.Results[1].Locations[0].PhysicalLocation.ArtifactLocation
+	if built.URI == nil || *built.URI != "app/" || !strings.Contains(built.Description.Text, "kubectl kustomize app") {
+		t.Errorf("kustomize location: uri %v, description %q", built.URI, built.Description.Text)
+	}
+}
+
+// JUnit XML holds no control characters, which a manifest's names may
+// carry: they become U+FFFD, in CDATA as in attributes.
+func TestJUnitControlCharacters(t *testing.T) {
+	var b bytes.Buffer
+	f, err := New("junit", &b, Options{FailOn: policy.Warning})
+	if err != nil {
+		t.Fatal(err)
+	}
+	obj := policy.Object{Kind: "Pod", Name: "a\x1bb\x00c"}
+	pos := position.Position{File: "p.yaml", Line: 1, Column: 1}
+	f.Write(policy.Result{Object: obj, Pos: pos, Findings: []policy.Finding{{Rule: "image-tag", Severity: policy.Error, Message: "runs x\x01y", Pos: pos, Object: obj}}})
+	if err := f.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []byte{0x00, 0x01, 0x1b} {
+		if bytes.IndexByte(b.Bytes(), c) >= 0 {
+			t.Errorf("output holds control character %#x:\n%s", c, b.String())
+		}
+	}
+	d := xml.NewDecoder(&b)
+	for {
+		_, err := d.Token()
+		if err != nil {
+			if err.Error() != "EOF" {
+				t.Errorf("not well-formed XML: %v", err)
+			}
+			break
+		}
+	}
+}

@@ -1,14 +1,18 @@
 package report
 
 import (
+	"cmp"
 	"encoding/json"
 	"io"
 	"net/url"
 	"path/filepath"
+	"strings"
 
 	"github.com/owenrumney/go-sarif/v2/sarif"
 
+	"github.com/jobwq/jobwq/internal/manifests"
 	"github.com/jobwq/jobwq/internal/policy"
+	"github.com/jobwq/jobwq/internal/version"
 )
 
 // sarifFormat writes a SARIF 2.1.0 log with one run: the rules of the pack
@@ -33,9 +37,8 @@ func (s *sarifFormat) Flush() error {
 		return err
 	}
 	run := sarif.NewRunWithInformationURI("jobwq", informationURI)
-	if s.opts.Version != "" {
-		run.Tool.Driver.WithVersion(s.opts.Version)
-	}
+	// Code scanning tells runs of different versions apart by it.
+	run.Tool.Driver.WithVersion(cmp.Or(s.opts.Version, version.Devel))
 	known := map[string]bool{}
 	for _, r := range s.opts.Rules {
 		known[r.ID] = true
@@ -57,7 +60,7 @@ func (s *sarifFormat) Flush() error {
 			region.WithStartColumn(f.Pos.Column)
 		}
 		loc := sarif.NewPhysicalLocation().
-			WithArtifactLocation(sarif.NewSimpleArtifactLocation(artifactURI(f.Pos.File))).
+			WithArtifactLocation(artifactLocation(f.Pos.File)).
 			WithRegion(region)
 		run.CreateResultForRule(f.Rule).
 			WithLevel(sarifLevel[f.Severity]).
@@ -71,6 +74,21 @@ func (s *sarifFormat) Flush() error {
 	enc.SetEscapeHTML(false)
 	enc.SetIndent("", "  ")
 	return enc.Encode(log)
+}
+
+// artifactLocation says where a finding's lines are. Standard input and
+// a kustomization built in-process are no files: stdin gets a description
+// and no URI, a build the directory it was built from and a description
+// of what its lines count in.
+func artifactLocation(file string) *sarif.ArtifactLocation {
+	if file == manifests.StdinName {
+		return sarif.NewArtifactLocation().WithDescriptionText("standard input: lines and columns count in what jobwq policy read from it")
+	}
+	if dir, ok := strings.CutSuffix(file, manifests.BuiltSuffix); ok {
+		return sarif.NewSimpleArtifactLocation(artifactURI(dir) + "/").
+			WithDescriptionText("the stream 'kubectl kustomize " + dir + "' prints: lines and columns count in it, not in the files of the directory")
+	}
+	return sarif.NewSimpleArtifactLocation(artifactURI(file))
 }
 
 // artifactURI turns a display path into a URI reference relative to the
