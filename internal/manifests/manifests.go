@@ -18,13 +18,14 @@ import (
 	"strings"
 
 	"github.com/jobwq/jobwq/internal/kustree"
+	"github.com/jobwq/jobwq/internal/position"
 )
 
 // Stdin is the path that stands for standard input, and StdinName the name
 // its positions carry.
 const (
 	Stdin     = "-"
-	StdinName = "<stdin>"
+	StdinName = position.StdinName
 )
 
 // kustomizationFiles mark a directory that kustomize builds as a whole.
@@ -33,10 +34,8 @@ var kustomizationFiles = []string{"kustomization.yaml", "kustomization.yml", "Ku
 // manifestExts are the files a directory walk reads.
 var manifestExts = []string{".yaml", ".yml", ".json"}
 
-// BuiltSuffix follows a kustomization directory's path in positions: their
-// lines and columns point into the built stream, which
-// `kubectl kustomize DIR` prints, not into the files of the tree.
-const BuiltSuffix = " (kustomize build)"
+// BuiltSuffix follows a kustomization directory's path in positions.
+const BuiltSuffix = position.BuiltSuffix
 
 // Walk hands each input found under paths to fn, in order, with the name
 // its positions carry: a file; a directory, whose .yaml, .yml and .json

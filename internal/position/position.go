@@ -15,6 +15,17 @@ import (
 	"strings"
 )
 
+// Names that stand in a Position's File for what is not a file, so that
+// the reports (SARIF above all) can say so rather than point at a path.
+const (
+	// StdinName is standard input.
+	StdinName = "<stdin>"
+	// BuiltSuffix follows a kustomization directory's path: the lines and
+	// columns point into the built stream, which `kubectl kustomize DIR`
+	// prints, not into the files of the tree.
+	BuiltSuffix = " (kustomize build)"
+)
+
 // Position is a place in a user's file. Line and Column are 1-based; zero
 // means unknown.
 type Position struct {

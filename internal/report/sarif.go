@@ -10,8 +10,8 @@ import (
 
 	"github.com/owenrumney/go-sarif/v2/sarif"
 
-	"github.com/jobwq/jobwq/internal/manifests"
 	"github.com/jobwq/jobwq/internal/policy"
+	"github.com/jobwq/jobwq/internal/position"
 	"github.com/jobwq/jobwq/internal/version"
 )
 
@@ -81,10 +81,10 @@ func (s *sarifFormat) Flush() error {
 // and no URI, a build the directory it was built from and a description
 // of what its lines count in.
 func artifactLocation(file string) *sarif.ArtifactLocation {
-	if file == manifests.StdinName {
+	if file == position.StdinName {
 		return sarif.NewArtifactLocation().WithDescriptionText("standard input: lines and columns count in what jobwq policy read from it")
 	}
-	if dir, ok := strings.CutSuffix(file, manifests.BuiltSuffix); ok {
+	if dir, ok := strings.CutSuffix(file, position.BuiltSuffix); ok {
 		return sarif.NewSimpleArtifactLocation(artifactURI(dir) + "/").
 			WithDescriptionText("the stream 'kubectl kustomize " + dir + "' prints: lines and columns count in it, not in the files of the directory")
 	}
