@@ -63,6 +63,9 @@ func newBuildCmd() *cobra.Command {
 				}
 				return nil
 			}
+			if err := kustree.CheckInputs(out, r.Files, r.Spec.Inputs()); err != nil {
+				return err
+			}
 			if err := kustree.Write(out, r.Files); err != nil {
 				return err
 			}
