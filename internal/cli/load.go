@@ -14,8 +14,18 @@ import (
 )
 
 // loadSpec validates a spec and its items, reading them to the end.
-func loadSpec(path string) (*spec.WorkQueue, int, error) {
-	wq, err := spec.Load(path)
+func loadSpec(path string) (*spec.WorkQueue, int, error) { return loadSpecFrom(path, nil) }
+
+// loadSpecFrom is loadSpec where the path spec.Stdin reads the spec from
+// stdin.
+func loadSpecFrom(path string, stdin io.Reader) (*spec.WorkQueue, int, error) {
+	var wq *spec.WorkQueue
+	var err error
+	if path == spec.Stdin && stdin != nil {
+		wq, err = spec.LoadStdin(stdin)
+	} else {
+		wq, err = spec.Load(path)
+	}
 	if err != nil {
 		return nil, 0, err
 	}

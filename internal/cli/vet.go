@@ -10,8 +10,9 @@ import (
 
 const vetDoc = `Validate WorkQueue specs without writing anything.
 
-Each SPEC is a file (.yaml, .yml, .json or .cue) or a directory holding one
-workqueue.{yaml,yml,json,cue}. Every problem is reported on its own line as
+Each SPEC is a file (.yaml, .yml, .json or .cue), a directory holding one
+workqueue.{yaml,yml,json,cue}, or - for a YAML or JSON spec on standard
+input (its itemsFile is relative to the working directory). Every problem is reported on its own line as
 file:line:column: field.path: what was expected. The items, inline or from
 itemsFile, are checked too.
 
@@ -20,7 +21,8 @@ a spec cannot be read.
 
 Examples:
   jobwq vet examples/fruits
-  jobwq vet specs/*.yaml`
+  jobwq vet specs/*.yaml
+  generate-spec | jobwq vet -`
 
 func newVetCmd() *cobra.Command {
 	return &cobra.Command{
@@ -31,7 +33,7 @@ func newVetCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			code := exitcode.OK
 			for _, path := range args {
-				wq, n, err := loadSpec(path)
+				wq, n, err := loadSpecFrom(path, cmd.InOrStdin())
 				switch {
 				case err == nil:
 					fmt.Fprintf(cmd.OutOrStdout(), "%s: valid (%d items)\n", wq.Path, n)

@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"cuelang.org/go/cue"
@@ -229,12 +230,15 @@ func resolve(path string) (string, error) {
 		return "", fmt.Errorf("read spec: %w", err)
 	}
 	if !fi.IsDir() {
-		return path, nil
+		return path, regular(path, fi)
 	}
 	var found []string
 	for _, n := range specFileNames {
 		p := filepath.Join(path, n)
-		if _, err := os.Stat(p); err == nil {
+		if fi, err := os.Stat(p); err == nil {
+			if err := regular(p, fi); err != nil {
+				return "", err
+			}
 			found = append(found, p)
 		}
 	}
@@ -248,11 +252,18 @@ func resolve(path string) (string, error) {
 }
 
 func readLimited(path string) ([]byte, error) {
-	f, err := os.Open(path)
+	// Non-blocking, so that a named pipe put in the file's place after
+	// resolve looked cannot hang the open; the file is checked again.
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, fmt.Errorf("read spec: %w", err)
 	}
 	defer f.Close()
+	if fi, err := f.Stat(); err != nil {
+		return nil, fmt.Errorf("read spec: %w", err)
+	} else if err := regular(path, fi); err != nil {
+		return nil, err
+	}
 	data, err := io.ReadAll(io.LimitReader(f, MaxSpecBytes+1))
 	if err != nil {
 		return nil, fmt.Errorf("read spec: %w", err)
