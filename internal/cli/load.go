@@ -1,37 +1,44 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 
 	"github.com/jobwq/jobwq/internal/broker"
 	"github.com/jobwq/jobwq/internal/exitcode"
-	"github.com/jobwq/jobwq/internal/items"
 	"github.com/jobwq/jobwq/internal/position"
 	"github.com/jobwq/jobwq/internal/render"
 	"github.com/jobwq/jobwq/internal/spec"
 )
 
 // loadSpec validates a spec and its items, reading them to the end.
-func loadSpec(path string) (*spec.WorkQueue, int, error) { return loadSpecFrom(path, nil) }
+func loadSpec(path string) (*spec.WorkQueue, int, error) {
+	return loadSpecFrom(context.Background(), path, nil)
+}
 
-// loadSpecFrom is loadSpec where the path spec.Stdin reads the spec from
-// stdin.
-func loadSpecFrom(path string, stdin io.Reader) (*spec.WorkQueue, int, error) {
+// loadSpecFrom is loadSpec given up when ctx ends (SIGTERM), where the
+// path spec.Stdin reads the spec from stdin.
+func loadSpecFrom(ctx context.Context, path string, stdin io.Reader) (*spec.WorkQueue, int, error) {
 	var wq *spec.WorkQueue
 	var err error
 	if path == spec.Stdin && stdin != nil {
-		wq, err = spec.LoadStdin(stdin)
+		wq, err = spec.LoadStdin(ctx, stdin)
 	} else {
-		wq, err = spec.Load(path)
+		wq, err = spec.LoadContext(ctx, path)
 	}
 	if err != nil {
 		return nil, 0, err
 	}
-	_, n, err := items.DigestOf(wq.Items())
-	if err != nil {
-		return nil, 0, err
+	n := 0
+	for _, err := range wq.Items() {
+		if err != nil {
+			return nil, 0, err
+		}
+		if n++; n%4096 == 0 && ctx.Err() != nil {
+			return nil, 0, &spec.LimitError{Path: wq.Path, Msg: "stopped before the items were read", Stopped: true}
+		}
 	}
 	return wq, n, nil
 }
@@ -41,7 +48,8 @@ func loadSpecFrom(path string, stdin io.Reader) (*spec.WorkQueue, int, error) {
 func isFinding(err error) bool {
 	var es position.Errors
 	var e *position.Error
-	return errors.As(err, &es) || errors.As(err, &e)
+	var le *spec.LimitError
+	return errors.As(err, &es) || errors.As(err, &e) || errors.As(err, &le) && !le.Stopped
 }
 
 // specError prints a spec's problems one per line, as compilers do, and

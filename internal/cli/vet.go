@@ -1,11 +1,13 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/spf13/cobra"
 
 	"github.com/jobwq/jobwq/internal/exitcode"
+	"github.com/jobwq/jobwq/internal/spec"
 )
 
 const vetDoc = `Validate WorkQueue specs without writing anything.
@@ -32,8 +34,8 @@ func newVetCmd() *cobra.Command {
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			code := exitcode.OK
-			for _, path := range args {
-				wq, n, err := loadSpecFrom(path, cmd.InOrStdin())
+			for i, path := range args {
+				wq, n, err := loadSpecFrom(cmd.Context(), path, cmd.InOrStdin())
 				switch {
 				case err == nil:
 					fmt.Fprintf(cmd.OutOrStdout(), "%s: valid (%d items)\n", wq.Path, n)
@@ -43,6 +45,15 @@ func newVetCmd() *cobra.Command {
 				default:
 					fmt.Fprintf(cmd.ErrOrStderr(), "jobwq: %v\n", err)
 					code = exitcode.Usage
+				}
+				var limit *spec.LimitError
+				if errors.As(err, &limit) {
+					// The abandoned evaluation cannot be stopped and
+					// keeps its CPU and memory: exit rather than go on.
+					if rest := len(args) - i - 1; rest > 0 {
+						fmt.Fprintf(cmd.ErrOrStderr(), "jobwq: %d more specs not checked\n", rest)
+					}
+					break
 				}
 			}
 			if code != exitcode.OK {

@@ -6,6 +6,7 @@
 package spec
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -194,7 +195,11 @@ func (w *WorkQueue) CredentialsSecret() string {
 //
 // Problems with the spec come back as position.Errors (exit 1); failing to read it is
 // any other error (exit 2).
-func Load(path string) (*WorkQueue, error) {
+func Load(path string) (*WorkQueue, error) { return LoadContext(context.Background(), path) }
+
+// LoadContext is Load, given up (with a *LimitError) when ctx ends or
+// loading goes past the Limits.
+func LoadContext(ctx context.Context, path string) (*WorkQueue, error) {
 	path, err := resolve(path)
 	if err != nil {
 		return nil, err
@@ -207,7 +212,7 @@ func Load(path string) (*WorkQueue, error) {
 	if err != nil {
 		return nil, err
 	}
-	return load(path, data, f)
+	return bounded(ctx, path, func() (*WorkQueue, error) { return load(path, data, f) })
 }
 
 // Parse validates a spec held in memory; name stands for its path in
@@ -221,7 +226,7 @@ func Parse(name string, data []byte) (*WorkQueue, error) {
 	if len(data) > MaxSpecBytes {
 		return nil, position.Errors{position.Errorf(position.Position{File: name}, "", "spec is %d bytes, at most %d are allowed (put large item lists in itemsFile)", len(data), MaxSpecBytes)}
 	}
-	return load(name, data, f)
+	return bounded(context.Background(), name, func() (*WorkQueue, error) { return load(name, data, f) })
 }
 
 func resolve(path string) (string, error) {

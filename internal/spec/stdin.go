@@ -1,6 +1,7 @@
 package spec
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"io/fs"
@@ -16,7 +17,7 @@ const stdinName = "stdin"
 
 // LoadStdin reads a YAML or JSON spec (JSON is YAML) from r; a relative
 // itemsFile is resolved against the working directory.
-func LoadStdin(r io.Reader) (*WorkQueue, error) {
+func LoadStdin(ctx context.Context, r io.Reader) (*WorkQueue, error) {
 	data, err := io.ReadAll(io.LimitReader(r, MaxSpecBytes+1))
 	if err != nil {
 		return nil, fmt.Errorf("read spec from stdin: %w", err)
@@ -24,7 +25,7 @@ func LoadStdin(r io.Reader) (*WorkQueue, error) {
 	if len(data) > MaxSpecBytes {
 		return nil, position.Errors{position.Errorf(position.Position{File: stdinName}, "", "spec is larger than %d bytes (put large item lists in itemsFile)", MaxSpecBytes)}
 	}
-	return load(stdinName, data, formatYAML)
+	return bounded(ctx, stdinName, func() (*WorkQueue, error) { return load(stdinName, data, formatYAML) })
 }
 
 // regular refuses a spec that is not a regular file: reading a named pipe
