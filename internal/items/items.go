@@ -33,6 +33,11 @@ import (
 // byte into six; 16 KiB keeps any item well inside one chunk.
 const MaxBytes = 16 << 10
 
+// MaxTotalBytes bounds one item file (and so a run's items): they are
+// held in memory while built and stored in etcd as ConfigMaps, whose
+// default quota is 2 GiB for the whole cluster.
+const MaxTotalBytes = 256 << 20
+
 // Check returns what is wrong with one item, or "" when it is valid.
 func Check(s string) string {
 	msg, _ := Problem(s)
@@ -113,9 +118,14 @@ func Read(r io.Reader, name string) Seq {
 
 func read(r io.Reader, name string, yield func(string, error) bool) {
 	br := bufio.NewReaderSize(r, 64<<10)
-	n := 0
+	n, total := 0, 0
 	for line := 1; ; line++ {
 		s, err := br.ReadSlice('\n')
+		if total += len(s); total > MaxTotalBytes {
+			yield("", position.Errorf(position.Position{File: name, Line: line, Column: 1}, "",
+				"the items pass %d MiB here: a run's items are stored in the cluster as ConfigMaps; split the work into several runs", MaxTotalBytes>>20))
+			return
+		}
 		if errors.Is(err, bufio.ErrBufferFull) {
 			yield("", position.Errorf(position.Position{File: name, Line: line, Column: 1}, "",
 				"item is longer than %d bytes", MaxBytes))
