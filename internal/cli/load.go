@@ -15,12 +15,14 @@ import (
 
 // loadSpec validates a spec and its items, reading them to the end.
 func loadSpec(path string) (*spec.WorkQueue, int, error) {
-	return loadSpecFrom(context.Background(), path, nil)
+	w, n, _, err := loadSpecFrom(context.Background(), path, nil)
+	return w, n, err
 }
 
 // loadSpecFrom is loadSpec given up when ctx ends (SIGTERM), where the
-// path spec.Stdin reads the spec from stdin.
-func loadSpecFrom(ctx context.Context, path string, stdin io.Reader) (*spec.WorkQueue, int, error) {
+// path spec.Stdin reads the spec from stdin. It also returns warnings:
+// items that occur more than once.
+func loadSpecFrom(ctx context.Context, path string, stdin io.Reader) (*spec.WorkQueue, int, position.Errors, error) {
 	var wq *spec.WorkQueue
 	var err error
 	if path == spec.Stdin && stdin != nil {
@@ -29,18 +31,20 @@ func loadSpecFrom(ctx context.Context, path string, stdin io.Reader) (*spec.Work
 		wq, err = spec.LoadContext(ctx, path)
 	}
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, nil, err
 	}
+	dups := spec.NewDups(wq)
 	n := 0
-	for _, err := range wq.Items() {
+	for it, err := range wq.Items() {
 		if err != nil {
-			return nil, 0, err
+			return nil, 0, nil, err
 		}
+		dups.Add(it)
 		if n++; n%4096 == 0 && ctx.Err() != nil {
-			return nil, 0, &spec.LimitError{Path: wq.Path, Msg: "stopped before the items were read", Stopped: true}
+			return nil, 0, nil, &spec.LimitError{Path: wq.Path, Msg: "stopped before the items were read", Stopped: true}
 		}
 	}
-	return wq, n, nil
+	return wq, n, dups.Found, nil
 }
 
 // isFinding reports whether err is a problem with the user's input (exit

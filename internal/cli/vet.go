@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/jobwq/jobwq/internal/exitcode"
+	"github.com/jobwq/jobwq/internal/position"
 	"github.com/jobwq/jobwq/internal/spec"
 )
 
@@ -18,8 +19,11 @@ input (its itemsFile is relative to the working directory). Every problem is rep
 file:line:column: field.path: what was expected. The items, inline or from
 itemsFile, are checked too.
 
-Exit status is 0 when every spec is valid, 1 when any is invalid, and 2 when
-a spec cannot be read.
+Items that occur more than once are legal but usually a mistake: each is
+a warning naming both lines (exit status 0); --strict makes warnings errors.
+
+Exit status is 0 when every spec is valid, 1 when any is invalid (or has
+warnings, with --strict), and 2 when a spec cannot be read.
 
 Examples:
   jobwq vet examples/fruits
@@ -27,7 +31,8 @@ Examples:
   generate-spec | jobwq vet -`
 
 func newVetCmd() *cobra.Command {
-	return &cobra.Command{
+	var strict bool
+	cmd := &cobra.Command{
 		Use:   "vet SPEC...",
 		Short: "Validate WorkQueue specs",
 		Long:  vetDoc,
@@ -35,11 +40,18 @@ func newVetCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			code := exitcode.OK
 			for i, path := range args {
-				wq, n, err := loadSpecFrom(cmd.Context(), path, cmd.InOrStdin())
+				wq, n, warnings, err := loadSpecFrom(cmd.Context(), path, cmd.InOrStdin())
+				if len(warnings) > 0 {
+					fmt.Fprintln(cmd.ErrOrStderr(), capWarnings(warnings))
+					if strict {
+						code = max(code, exitcode.Findings)
+						err = fmt.Errorf("%s: %d warnings, which --strict makes errors", position.Display(wq.Path), len(warnings))
+					}
+				}
 				switch {
 				case err == nil:
 					fmt.Fprintf(cmd.OutOrStdout(), "%s: valid (%d items)\n", wq.Path, n)
-				case isFinding(err):
+				case isFinding(err), strict && len(warnings) > 0:
 					fmt.Fprintln(cmd.ErrOrStderr(), err)
 					code = max(code, exitcode.Findings)
 				default:
@@ -62,4 +74,17 @@ func newVetCmd() *cobra.Command {
 			return nil
 		},
 	}
+	cmd.Flags().BoolVar(&strict, "strict", false, "treat warnings (duplicate items) as errors: exit 1")
+	return cmd
+}
+
+// capWarnings keeps the first few warnings of a spec: a file of a million
+// repeated lines should not print a million.
+func capWarnings(ws position.Errors) position.Errors {
+	const most = 20
+	if len(ws) <= most {
+		return ws
+	}
+	out := append(ws[:most:most], &position.Error{Pos: position.Position{File: ws[0].Pos.File}, Msg: fmt.Sprintf("warning: and %d more duplicate items", len(ws)-most)})
+	return out
 }

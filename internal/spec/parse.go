@@ -62,6 +62,7 @@ type parsed struct {
 	// items holds the inline items of a YAML or JSON spec; itemsPos is the
 	// position of the list. For CUE specs the evaluator produces the items.
 	items    []string
+	itemPos  []position.Position
 	itemsPos token.Pos
 	hasItems bool
 	// problems are errors found while parsing that still let validation
@@ -317,6 +318,7 @@ func (p *parsed) liftItems() {
 			continue
 		}
 		p.items = append(p.items, s)
+		p.itemPos = append(p.itemPos, cuepos.Of(e.Pos()))
 	}
 	if len(list.Elts) == 0 {
 		errs = append(errs, position.Errorf(cuepos.Of(list.Pos()), "spec.items", "must not be empty: give at least one item"))

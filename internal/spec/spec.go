@@ -47,6 +47,8 @@ type WorkQueue struct {
 	Path string `json:"-"`
 	// itemsPath is spec.itemsFile resolved against the spec's directory.
 	itemsPath string
+	// itemPos are the positions of inline items, in order.
+	itemPos []position.Position
 }
 
 // Metadata names the run: every object jobwq renders is prefixed with
@@ -294,7 +296,7 @@ func load(path string, data []byte, f format) (*WorkQueue, error) {
 		return nil, fmt.Errorf("decode validated spec %s: %w", path, err)
 	}
 	if p.format != formatCUE {
-		w.Spec.Items = p.items
+		w.Spec.Items, w.itemPos = p.items, p.itemPos
 	} else if err := cueItems(v, w); err != nil {
 		return nil, err
 	}
@@ -329,6 +331,7 @@ func cueItems(v cue.Value, w *WorkQueue) error {
 			continue
 		}
 		found = append(found, s)
+		w.itemPos = append(w.itemPos, cuepos.Of(it.Value().Pos()))
 	}
 	if len(found) == 0 && len(errs) == 0 {
 		errs = append(errs, position.Errorf(cuepos.Of(list.Pos()), "spec.items", "must not be empty: give at least one item"))
