@@ -91,12 +91,8 @@ func parse(filename string, data []byte, f format) (*parsed, error) {
 		if err != nil {
 			return nil, syntaxErrors(filename, err)
 		}
-		if next, err := d.Extract(); err != io.EOF {
-			pos := position.Position{File: position.Display(filename)}
-			if err == nil && next != nil {
-				pos = cuepos.Of(next.Pos())
-			}
-			return nil, position.Errors{position.Errorf(pos, "", "expected one YAML document, found more")}
+		if err := onlyEmptyDocs(filename, d); err != nil {
+			return nil, err
 		}
 		expr = e
 	case formatJSON:
@@ -151,7 +147,7 @@ func isBlankYAML(data []byte) bool {
 // the error can say exactly where.
 func checkText(filename string, data []byte) error {
 	if utf8.Valid(data) {
-		return nil
+		return checkControl(filename, data)
 	}
 	line, col := 1, 1
 	for len(data) > 0 {
@@ -239,6 +235,7 @@ func (p *parsed) checkSyntax() error {
 			if len(x.Value) > maxScalarBytes {
 				fatal(x, path, fmt.Sprintf("value is %d bytes, at most %d are allowed", len(x.Value), maxScalarBytes))
 			}
+			fixNumber(x)
 		}
 	}
 	walk = func(decls []ast.Decl, path string, depth int) []ast.Decl {

@@ -250,7 +250,7 @@ func TestLoadErrors(t *testing.T) {
 		{
 			name:  "reserved env name",
 			files: map[string]string{"wq.yaml": valid + "    env:\n    - name: BROKER_URL\n      value: x\n"},
-			want:  []string{"wq.yaml:11:13: spec.worker.env[0].name: must be an environment variable name that does not start with BROKER_ or JOBWQ_ (jobwq sets those)"},
+			want:  []string{"wq.yaml:11:13: spec.worker.env[0].name: \"BROKER_URL\" starts with BROKER_ or JOBWQ_, which jobwq sets: choose another name"},
 		},
 		{
 			name:  "env without value",
@@ -320,7 +320,7 @@ func TestLoadErrors(t *testing.T) {
 		{
 			name:  "two documents",
 			files: map[string]string{"wq.yaml": valid + "---\n" + valid},
-			want:  []string{"wq.yaml:11:1: expected one YAML document, found more"},
+			want:  []string{"wq.yaml:11:1: expected one YAML document, found another: a spec file holds one WorkQueue"},
 		},
 		{
 			name:  "yaml syntax",

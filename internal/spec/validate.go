@@ -42,9 +42,9 @@ func validate(p *parsed) (cue.Value, error) {
 	data := ctx.BuildFile(p.file)
 	v := schema.Unify(data)
 	if err := data.Err(); err != nil {
-		errs = append(errs, convert(err, p, schema, data)...)
+		errs = append(errs, dropShadowed(convert(err, p, schema, data), p.problems)...)
 	} else if err := v.Validate(cue.Concrete(true)); err != nil {
-		errs = append(errs, convert(err, p, schema, data)...)
+		errs = append(errs, dropShadowed(convert(err, p, schema, data), p.problems)...)
 	}
 	if len(errs) > 0 {
 		return cue.Value{}, capErrors(errs)
@@ -116,6 +116,7 @@ func convert(err error, p *parsed, schema, data cue.Value) position.Errors {
 		if m := reMismatch.FindStringSubmatch(msg); m != nil {
 			msg = mismatch(m, lookup(data, segs))
 		}
+		msg = refine(path, msg, lookup(data, segs))
 		r := best[path]
 		if r == nil {
 			order = append(order, path)
