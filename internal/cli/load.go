@@ -44,7 +44,11 @@ func loadSpecFrom(ctx context.Context, path string, stdin io.Reader) (*spec.Work
 			return nil, 0, nil, &spec.LimitError{Path: wq.Path, Msg: "stopped before the items were read", Stopped: true}
 		}
 	}
-	return wq, n, dups.Found, nil
+	warnings, err := dups.Found()
+	if err != nil {
+		return nil, 0, nil, err
+	}
+	return wq, n, warnings, nil
 }
 
 // isFinding reports whether err is a problem with the user's input (exit
