@@ -76,6 +76,14 @@ func dropShadowed(errs, found position.Errors) position.Errors {
 	return out
 }
 
+// durationFields are the spec's durations, written as Go durations.
+var durationFields = map[string]bool{
+	"spec.worker.timeout":          true,
+	"spec.worker.wait":             true,
+	"spec.worker.activeDeadline":   true,
+	"spec.worker.ttlAfterFinished": true,
+}
+
 var (
 	reEnvPath = regexp.MustCompile(`^spec\.worker\.env\[\d+\]\.name$`)
 	reEnvName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
@@ -84,6 +92,12 @@ var (
 // refine says which of a schema rule's conditions a value broke, where
 // the schema words them as one.
 func refine(path, msg string, user cue.Value) string {
+	if durationFields[path] {
+		if k := user.IncompleteKind(); k == cue.IntKind || k == cue.FloatKind || k == cue.NumberKind {
+			n := fmt.Sprint(user)
+			return fmt.Sprintf("expected a duration such as 90s, 10m or 1h30m, found the number %s (did you mean \"%ss\"?)", n, n)
+		}
+	}
 	if reEnvPath.MatchString(path) {
 		s, err := user.String()
 		if err != nil {

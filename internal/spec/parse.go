@@ -89,7 +89,7 @@ func parse(filename string, data []byte, f format) (*parsed, error) {
 			return nil, position.Errors{position.Errorf(position.Position{File: position.Display(filename)}, "", "empty document: expected a WorkQueue")}
 		}
 		if err != nil {
-			return nil, syntaxErrors(filename, err)
+			return nil, yamlSyntaxErrors(filename, data, err)
 		}
 		if err := onlyEmptyDocs(filename, d); err != nil {
 			return nil, err

@@ -47,7 +47,7 @@ func validate(p *parsed) (cue.Value, error) {
 		errs = append(errs, dropShadowed(convert(err, p, schema, data), p.problems)...)
 	}
 	if len(errs) > 0 {
-		return cue.Value{}, capErrors(errs)
+		return cue.Value{}, capErrors(merge(errs, moreProblems(p, schema)))
 	}
 	return v, nil
 }
@@ -296,6 +296,8 @@ func unknownField(schema cue.Value, segs []string) ([]string, string) {
 			known := fieldNames(v)
 			if m := closest(name, known); m != "" {
 				msg += fmt.Sprintf(" (did you mean %q?)", m)
+			} else if there := elsewhere(schema, name); len(there) > 0 {
+				msg += fmt.Sprintf(" here (did you mean %s?)", strings.Join(there, " or "))
 			} else if len(known) > 0 {
 				msg += ": expected one of " + strings.Join(known, ", ")
 			}
