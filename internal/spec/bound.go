@@ -51,6 +51,13 @@ func bounded(ctx context.Context, path string, load func() (*WorkQueue, error)) 
 	done := make(chan result, 1)
 	start := heapBytes()
 	go func() {
+		defer func() {
+			// A parser's panic on hostile input must not end the
+			// program: it is this spec's problem, said with its file.
+			if p := recover(); p != nil {
+				done <- result{nil, position.Errors{position.Errorf(position.Position{File: position.Display(path)}, "", "the spec cannot be parsed (the parser failed: %v)", p)}}
+			}
+		}()
 		w, err := load()
 		done <- result{w, err}
 	}()

@@ -29,7 +29,12 @@ func checkControl(filename string, data []byte) error {
 			i += size
 			continue
 		case r == '\t' || r == '\r':
-		case r < 0x20 || r == 0x7F || (r >= 0x80 && r <= 0x9F && r != 0x85) || r == 0xFFFE || r == 0xFFFF:
+		case r == 0x85 || r == 0x2028 || r == 0x2029 || r == 0xFEFF && i > 0:
+			// Line breaks to YAML 1.1, not to YAML 1.2: parsers disagree
+			// on the lines that follow (CUE's YAML decoder panics).
+			return position.Errors{position.Errorf(position.Position{File: position.Display(filename), Line: line, Column: col}, "",
+				"%U is a line break to some YAML parsers and not to others: write it as an escape inside a quoted string (\"\\u%04X\") if it is meant", r, r)}
+		case r < 0x20 || r == 0x7F || (r >= 0x80 && r <= 0x9F) || r == 0xFFFE || r == 0xFFFF:
 			what := fmt.Sprintf("control character %U", r)
 			if r == 0 {
 				what = "NUL byte (U+0000)"
