@@ -1,13 +1,17 @@
 package spec
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
 
 	"cuelang.org/go/cue"
 	"cuelang.org/go/cue/ast"
+	"cuelang.org/go/cue/literal"
+	"cuelang.org/go/cue/token"
 
+	"github.com/jobwq/jobwq/internal/items"
 	"github.com/jobwq/jobwq/internal/position"
 	"github.com/jobwq/jobwq/internal/position/cuepos"
 )
@@ -58,6 +62,9 @@ func moreProblems(p *parsed, schema cue.Value) position.Errors {
 		}
 	}
 	walk(p.file.Decls, schema, nil)
+
+	errs = append(errs, envDuplicates(p)...)
+	errs = append(errs, itemsFileProblem(p)...)
 
 	hasItems := findField(p.file.Decls, "spec", "items") != nil
 	file := findField(p.file.Decls, "spec", "itemsFile")
@@ -119,4 +126,90 @@ func elsewhere(schema cue.Value, name string) []string {
 	walk(schema, nil, 0)
 	slices.Sort(found)
 	return found
+}
+
+// envDuplicates finds variables named twice in spec.worker.env.
+func envDuplicates(p *parsed) position.Errors {
+	f := findField(p.file.Decls, "spec", "worker", "env")
+	if f == nil {
+		return nil
+	}
+	list, ok := f.Value.(*ast.ListLit)
+	if !ok {
+		return nil
+	}
+	var errs position.Errors
+	seen := map[string]int{}
+	for i, e := range list.Elts {
+		st, ok := e.(*ast.StructLit)
+		if !ok {
+			continue
+		}
+		nf := findField(st.Elts, "name")
+		if nf == nil {
+			continue
+		}
+		lit, ok := nf.Value.(*ast.BasicLit)
+		if !ok || lit.Kind != token.STRING {
+			continue
+		}
+		name, err := literal.Unquote(lit.Value)
+		if err != nil {
+			continue
+		}
+		path := fmt.Sprintf("spec.worker.env[%d].name", i)
+		if first, dup := seen[name]; dup {
+			errs = append(errs, position.Errorf(cuepos.Of(nf.Value.Pos()), path, "duplicate variable %q (first at spec.worker.env[%d])", name, first))
+			continue
+		}
+		seen[name] = i
+	}
+	return errs
+}
+
+// itemsFileProblem is the first problem of the items file the spec names,
+// if it can be found from the syntax: a blank line, a bad item.
+func itemsFileProblem(p *parsed) position.Errors {
+	f := findField(p.file.Decls, "spec", "itemsFile")
+	if f == nil || findField(p.file.Decls, "spec", "items") != nil {
+		return nil
+	}
+	lit, ok := f.Value.(*ast.BasicLit)
+	if !ok || lit.Kind != token.STRING {
+		return nil
+	}
+	rel, err := literal.Unquote(lit.Value)
+	if err != nil {
+		return nil
+	}
+	path, err := itemsPath(p.file.Filename, rel)
+	if err != nil {
+		return position.Errors{position.Errorf(cuepos.Of(f.Value.Pos()), "spec.itemsFile", "%v", err)}
+	}
+	for _, err := range items.File(path) {
+		var pe *position.Error
+		if errors.As(err, &pe) {
+			return position.Errors{pe}
+		}
+		if err != nil {
+			return nil
+		}
+	}
+	return nil
+}
+
+// alsoItems adds the items file's first problem to the cross-field
+// errors, which otherwise end the load before the items are read.
+func alsoItems(err error, p *parsed) error {
+	var es position.Errors
+	if !errors.As(err, &es) {
+		return err
+	}
+	for _, e := range itemsFileProblem(p) {
+		if !slices.ContainsFunc(es, func(x *position.Error) bool { return x.Path == e.Path && x.Pos == e.Pos }) {
+			es = append(es, e)
+		}
+	}
+	es.Sort()
+	return es
 }

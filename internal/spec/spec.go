@@ -301,7 +301,7 @@ func load(path string, data []byte, f format) (*WorkQueue, error) {
 		return nil, err
 	}
 	if err := checkCrossField(v, w); err != nil {
-		return nil, err
+		return nil, alsoItems(err, p)
 	}
 	return w, nil
 }
