@@ -42,7 +42,7 @@ func (d *Dups) Add(item string) { d.hashes = append(d.hashes, maphash.String(d.s
 // Found returns a warning for each item that repeats an earlier one, with
 // both positions, reading the items again if there are any.
 func (d *Dups) Found() (position.Errors, error) {
-	sorted := slices.Clone(d.hashes)
+	sorted := d.hashes // the order is not needed: the items are read again
 	slices.Sort(sorted)
 	repeated := map[uint64]int{} // hash → index of its first item, -1 until seen
 	for i := 1; i < len(sorted); i++ {
