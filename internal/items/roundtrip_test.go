@@ -2,8 +2,11 @@ package items_test
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"unicode/utf8"
 
@@ -12,18 +15,32 @@ import (
 
 	"github.com/jobwq/jobwq/internal/items"
 	"github.com/jobwq/jobwq/internal/kustree"
+	"github.com/jobwq/jobwq/internal/render"
 )
 
-// itemsKustomization is base/items/kustomization.yaml as jobwq build
-// writes it (render's golden files hold the real one; the generator
-// options that matter to the data are these).
-const itemsKustomization = `apiVersion: kustomize.config.k8s.io/v1beta1
-configMapGenerator:
-  - name: rt-items-0000000000
-    files:
-      - items=0000000000.txt
-kind: Kustomization
-`
+// itemsKustomization is base/items/kustomization.yaml exactly as jobwq
+// build writes it for a set of one chunk: the ConfigMap generator and its
+// options come from the real templates.
+var itemsKustomization = sync.OnceValues(func() ([]byte, error) {
+	dir, err := os.MkdirTemp("", "roundtrip")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	spec := filepath.Join(dir, "wq.yaml")
+	if err := os.WriteFile(spec, []byte("apiVersion: jobwq.dev/v1alpha1\nkind: WorkQueue\nmetadata: {name: rt}\nspec: {items: [x], worker: {image: \"w:1\", command: [run]}}\n"), 0o644); err != nil {
+		return nil, err
+	}
+	r, err := render.File(spec)
+	if err != nil {
+		return nil, err
+	}
+	k, ok := r.Files["base/items/kustomization.yaml"]
+	if !ok || len(r.Items.Chunks) != 1 {
+		return nil, fmt.Errorf("the build has no single-chunk base/items/kustomization.yaml")
+	}
+	return k, nil
+})
 
 // seederReads is what the seeder reads of list: the chunk items.Collect
 // makes goes through kustomize's ConfigMap generator and YAML emitter,
@@ -38,8 +55,12 @@ func seederReads(t testing.TB, list []string) ([]string, error) {
 	if len(set.Chunks) != 1 {
 		t.Fatalf("%d chunks: keep the test's lists to one", len(set.Chunks))
 	}
+	k, err := itemsKustomization()
+	if err != nil {
+		t.Fatal(err)
+	}
 	files := map[string][]byte{
-		"items/kustomization.yaml": []byte(itemsKustomization),
+		"items/kustomization.yaml": k,
 		"items/0000000000.txt":     set.Chunks[0],
 	}
 	out, err := kustree.Build(files, "items")
