@@ -84,6 +84,7 @@ bench: tools
 	@tmp=$$(mktemp -d) && seq -f 'item-%07g' 1000000 > $$tmp/items.txt && \
 	  printf 'apiVersion: jobwq.dev/v1alpha1\nkind: WorkQueue\nmetadata: {name: big}\nspec:\n  itemsFile: items.txt\n  worker: {image: "w:1", command: [run]}\n' > $$tmp/workqueue.yaml && \
 	  $(GO) build -o $$tmp/jobwq ./cmd/jobwq && $$tmp/jobwq build $$tmp -o $$tmp/out 2>/dev/null && \
+	  /usr/bin/time -f "jobwq vet:        %es %MKB" $$tmp/jobwq vet $$tmp > /dev/null && \
 	  /usr/bin/time -f "jobwq render:     %es %MKB" $$tmp/jobwq render $$tmp > /dev/null && \
 	  /usr/bin/time -f "kubectl kustomize: %es %MKB" kubectl kustomize $$tmp/out/overlays/deployment > /dev/null && \
 	  /usr/bin/time -f "jobwq build:      %es %MKB" $$tmp/jobwq build $$tmp -o $$tmp/out2; \

@@ -13,6 +13,7 @@ import (
 	"github.com/jobwq/jobwq/internal/policy"
 	"github.com/jobwq/jobwq/internal/render"
 	"github.com/jobwq/jobwq/internal/report"
+	"github.com/jobwq/jobwq/internal/spec"
 )
 
 const buildDoc = `Write the kustomize tree for a WorkQueue spec.
@@ -28,16 +29,21 @@ jobwq owns DIR/base and DIR/overlays/<variant>; other files in DIR are left
 alone. The output is byte-for-byte deterministic, and it is written
 atomically: on any error nothing changes at DIR.
 
+With --items FILE the items come from FILE, wherever it is (CI often
+generates them elsewhere), instead of the spec's items or itemsFile, which
+the spec may then leave out; FILE gets itemsFile's checks.
+
 With --check nothing is written: the tree is compared with DIR, and any
 difference is printed as a unified diff with exit status 1. Use it in CI to
 keep a committed build in step with its spec.
 
 Examples:
   jobwq build examples/fruits -o out
-  jobwq build examples/fruits -o . --check`
+  jobwq build examples/fruits -o . --check
+  jobwq build spec.yaml --items generated/items.txt -o out`
 
 func newBuildCmd() *cobra.Command {
-	var out string
+	var out, itemsFile string
 	var check bool
 	cmd := &cobra.Command{
 		Use:   "build SPEC -o DIR",
@@ -45,7 +51,16 @@ func newBuildCmd() *cobra.Command {
 		Long:  buildDoc,
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			r, err := render.File(args[0])
+			var r *render.Rendered
+			var err error
+			if itemsFile != "" {
+				var w *spec.WorkQueue
+				if w, err = spec.LoadWithItems(cmd.Context(), args[0], itemsFile); err == nil {
+					r, err = render.Spec(w)
+				}
+			} else {
+				r, err = render.File(args[0])
+			}
 			if err != nil {
 				return specError(cmd.ErrOrStderr(), err)
 			}
@@ -63,6 +78,9 @@ func newBuildCmd() *cobra.Command {
 				}
 				return nil
 			}
+			if err := kustree.CheckInputs(out, r.Files, r.Spec.Inputs()); err != nil {
+				return err
+			}
 			if err := kustree.Write(out, r.Files); err != nil {
 				return err
 			}
@@ -72,6 +90,7 @@ func newBuildCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVarP(&out, "output", "o", "", "directory to write the tree to (required)")
+	cmd.Flags().StringVar(&itemsFile, "items", "", "read the items from FILE (anywhere) instead of the spec's items or itemsFile")
 	cmd.Flags().BoolVar(&check, "check", false, "compare with DIR instead of writing; exit 1 with a diff on drift")
 	_ = cmd.MarkFlagRequired("output")
 	_ = cmd.MarkFlagDirname("output")

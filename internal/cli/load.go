@@ -1,13 +1,13 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 
 	"github.com/jobwq/jobwq/internal/broker"
 	"github.com/jobwq/jobwq/internal/exitcode"
-	"github.com/jobwq/jobwq/internal/items"
 	"github.com/jobwq/jobwq/internal/position"
 	"github.com/jobwq/jobwq/internal/render"
 	"github.com/jobwq/jobwq/internal/spec"
@@ -15,15 +15,40 @@ import (
 
 // loadSpec validates a spec and its items, reading them to the end.
 func loadSpec(path string) (*spec.WorkQueue, int, error) {
-	wq, err := spec.Load(path)
-	if err != nil {
-		return nil, 0, err
+	w, n, _, err := loadSpecFrom(context.Background(), path, nil)
+	return w, n, err
+}
+
+// loadSpecFrom is loadSpec given up when ctx ends (SIGTERM), where the
+// path spec.Stdin reads the spec from stdin. It also returns warnings:
+// items that occur more than once.
+func loadSpecFrom(ctx context.Context, path string, stdin io.Reader) (*spec.WorkQueue, int, position.Errors, error) {
+	var wq *spec.WorkQueue
+	var err error
+	if path == spec.Stdin && stdin != nil {
+		wq, err = spec.LoadStdin(ctx, stdin)
+	} else {
+		wq, err = spec.LoadContext(ctx, path)
 	}
-	_, n, err := items.DigestOf(wq.Items())
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, nil, err
 	}
-	return wq, n, nil
+	dups := spec.NewDups(wq)
+	n := 0
+	for it, err := range wq.Items() {
+		if err != nil {
+			return nil, 0, nil, err
+		}
+		dups.Add(it)
+		if n++; n%4096 == 0 && ctx.Err() != nil {
+			return nil, 0, nil, &spec.LimitError{Path: wq.Path, Msg: "stopped before the items were read", Stopped: true}
+		}
+	}
+	warnings, err := dups.Found()
+	if err != nil {
+		return nil, 0, nil, err
+	}
+	return wq, n, warnings, nil
 }
 
 // isFinding reports whether err is a problem with the user's input (exit
@@ -31,7 +56,8 @@ func loadSpec(path string) (*spec.WorkQueue, int, error) {
 func isFinding(err error) bool {
 	var es position.Errors
 	var e *position.Error
-	return errors.As(err, &es) || errors.As(err, &e)
+	var le *spec.LimitError
+	return errors.As(err, &es) || errors.As(err, &e) || errors.As(err, &le) && !le.Stopped
 }
 
 // specError prints a spec's problems one per line, as compilers do, and

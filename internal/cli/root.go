@@ -53,6 +53,7 @@ Exit codes: 0 ok, 1 findings (invalid spec, policy violation, drift),
 2 usage or I/O error.`,
 	}
 	root.AddCommand(
+		newInitCmd(),
 		newVetCmd(),
 		newBuildCmd(),
 		newRenderCmd(),

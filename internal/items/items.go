@@ -33,19 +33,64 @@ import (
 // byte into six; 16 KiB keeps any item well inside one chunk.
 const MaxBytes = 16 << 10
 
+// MaxTotalBytes bounds one item file (and so a run's items): they are
+// held in memory while built and stored in etcd as ConfigMaps, whose
+// default quota is 2 GiB for the whole cluster.
+const MaxTotalBytes = 256 << 20
+
 // Check returns what is wrong with one item, or "" when it is valid.
 func Check(s string) string {
+	msg, _ := Problem(s)
+	return msg
+}
+
+// Problem returns what is wrong with one item and the byte offset where
+// the problem is, or "" when the item is valid.
+//
+// A valid item reaches the queue byte for byte: it travels in a ConfigMap
+// that kustomize writes as YAML and kubectl reads back, so anything YAML
+// reads as a line break (U+0085, U+2028, U+2029), anything kustomize's
+// emitter refuses to write (DEL, the C1 controls, U+FFFE, U+FFFF), a tab
+// opening a chunk (kustomize cannot read back the block it writes for
+// one) and a byte order mark (an editor's artefact, never meant as data)
+// are refused. TestRoundTrip and FuzzRoundTrip in this package hold every
+// item Problem accepts to arriving unchanged.
+func Problem(s string) (msg string, at int) {
 	switch {
 	case s == "":
-		return "empty item: every item must be a non-empty string"
+		return "empty item: every item must be a non-empty string", 0
 	case len(s) > MaxBytes:
-		return fmt.Sprintf("item is %d bytes, at most %d are allowed", len(s), MaxBytes)
-	case strings.ContainsAny(s, "\r\n"):
-		return "item contains a line break: items are single lines"
-	case !utf8.ValidString(s):
-		return "item is not valid UTF-8"
+		return fmt.Sprintf("item is %d bytes, at most %d are allowed", len(s), MaxBytes), 0
+	case s[0] == '\t':
+		return "item starts with a tab, which kustomize cannot carry into a ConfigMap: remove it or put another character first", 0
 	}
-	return ""
+	for i, r := range s {
+		switch {
+		case r == '\r' || r == '\n':
+			return "item contains a line break: items are single lines", i
+		case r == utf8.RuneError && !strings.HasPrefix(s[i:], "\uFFFD"):
+			return "item is not valid UTF-8", i
+		case r == '\u0085' || r == '\u2028' || r == '\u2029':
+			return fmt.Sprintf("item contains %s, which YAML reads as a line break: the item would not reach the queue as written", runeName(r)), i
+		case r == '\uFEFF' && i == 0:
+			return "item starts with a byte order mark (U+FEFF): save the items as UTF-8 without a BOM", i
+		case r == '\uFEFF':
+			return "item contains a byte order mark (U+FEFF), which would not reach the queue as written", i
+		case r >= 0x7F && r <= 0x9F, r == 0xFFFE, r == 0xFFFF:
+			return fmt.Sprintf("item contains the control character %U, which kustomize cannot write into a ConfigMap", r), i
+		}
+	}
+	return "", 0
+}
+
+func runeName(r rune) string {
+	switch r {
+	case '\u0085':
+		return "U+0085 (NEL, next line)"
+	case '\u2028':
+		return "U+2028 (line separator)"
+	}
+	return "U+2029 (paragraph separator)"
 }
 
 // Seq is a stream of items in order. A bad item or a failed read ends it
@@ -73,9 +118,14 @@ func Read(r io.Reader, name string) Seq {
 
 func read(r io.Reader, name string, yield func(string, error) bool) {
 	br := bufio.NewReaderSize(r, 64<<10)
-	n := 0
+	n, total := 0, 0
 	for line := 1; ; line++ {
 		s, err := br.ReadSlice('\n')
+		if total += len(s); total > MaxTotalBytes {
+			yield("", position.Errorf(position.Position{File: name, Line: line, Column: 1}, "",
+				"the items pass %d MiB here: a run's items are stored in the cluster as ConfigMaps; split the work into several runs", MaxTotalBytes>>20))
+			return
+		}
 		if errors.Is(err, bufio.ErrBufferFull) {
 			yield("", position.Errorf(position.Position{File: name, Line: line, Column: 1}, "",
 				"item is longer than %d bytes", MaxBytes))
@@ -92,11 +142,11 @@ func read(r io.Reader, name string, yield func(string, error) bool) {
 			return
 		}
 		item := strings.TrimSuffix(strings.TrimSuffix(string(s), "\n"), "\r")
-		if msg := Check(item); msg != "" {
+		if msg, at := Problem(item); msg != "" {
 			if item == "" {
 				msg = "empty item (blank line): every line must hold one item"
 			}
-			yield("", position.Errorf(position.Position{File: name, Line: line, Column: 1}, "", "%s", msg))
+			yield("", position.Errorf(position.Position{File: name, Line: line, Column: at + 1}, "", "%s", msg))
 			return
 		}
 		n++

@@ -23,6 +23,8 @@ import (
 	"github.com/aymanbagabas/go-udiff"
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
+
+	"github.com/jobwq/jobwq/internal/position"
 )
 
 // owned returns the directories of files that jobwq replaces as a whole:
@@ -55,47 +57,70 @@ func ownedDir(p string) string {
 
 // Write puts files under dir. Nothing is left behind on failure: the tree
 // is written to a staging directory first and then swapped into place with
-// renames, one owned directory at a time, rolling back on error.
+// renames, one owned directory at a time, rolling back on error. Builds
+// into directories that share a parent run one at a time, and each removes
+// the stages that dead builds (killed, out of power) left in dir and
+// beside it.
 func Write(dir string, files map[string][]byte) (err error) {
+	if dir == "" {
+		return errors.New("write: the output directory is empty: name one, such as out or .")
+	}
 	if fi, statErr := os.Stat(dir); statErr == nil && !fi.IsDir() {
 		return fmt.Errorf("write %s: not a directory", dir)
 	}
-	parent := filepath.Dir(filepath.Clean(dir))
-	if err := os.MkdirAll(parent, 0o755); err != nil {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return fmt.Errorf("write %s: %w", dir, err)
+	}
+	parent := filepath.Dir(abs)
+	if err = os.MkdirAll(parent, 0o755); err != nil {
+		return fmt.Errorf("write %s: %w", dir, err)
+	}
+	unlock, err := lockDir(parent)
+	if err != nil {
+		return fmt.Errorf("write %s: %w", dir, err)
+	}
+	defer unlock()
+	if err = removeDeadStages(parent); err != nil {
 		return fmt.Errorf("write %s: %w", dir, err)
 	}
 	if _, statErr := os.Stat(dir); errors.Is(statErr, fs.ErrNotExist) {
 		// A new directory appears in one rename.
-		stage, err := os.MkdirTemp(parent, ".jobwq-build-")
+		st, err := newStage(parent)
 		if err != nil {
 			return fmt.Errorf("write %s: %w", dir, err)
 		}
-		defer func() {
-			if err != nil {
-				os.RemoveAll(stage)
-			}
-		}()
-		if err := writeFiles(stage, files); err != nil {
+		if err := writeFiles(st.path, dir, files); err != nil {
+			st.remove()
 			return err
 		}
-		if err := os.Chmod(stage, 0o755); err != nil {
+		if err := os.Chmod(st.path, 0o755); err != nil {
+			st.remove()
 			return fmt.Errorf("write %s: %w", dir, err)
 		}
-		if err := os.Rename(stage, dir); err != nil {
+		if err := os.Rename(st.path, dir); err != nil {
+			st.remove()
 			return fmt.Errorf("write %s: %w", dir, err)
 		}
+		st.unlock()
 		return nil
 	}
-
-	stage, err := os.MkdirTemp(dir, ".jobwq-build-")
+	if err = removeDeadStages(dir); err != nil {
+		return fmt.Errorf("write %s: %w", dir, err)
+	}
+	st, err := newStage(dir)
 	if err != nil {
 		return fmt.Errorf("write %s: %w", dir, err)
 	}
-	defer os.RemoveAll(stage)
-	if err := writeFiles(filepath.Join(stage, "new"), files); err != nil {
+	defer func() {
+		if rmErr := st.remove(); rmErr != nil && err == nil {
+			err = fmt.Errorf("write %s: remove the staging directory: %w", dir, rmErr)
+		}
+	}()
+	if err = writeFiles(filepath.Join(st.path, "new"), dir, files); err != nil {
 		return err
 	}
-	return swap(dir, stage, owned(files))
+	return swap(dir, st.path, owned(files))
 }
 
 // swap moves each owned directory of stage/new into dir, keeping the old
@@ -143,26 +168,52 @@ func swap(dir, stage string, owned []string) error {
 	return nil
 }
 
-func writeFiles(root string, files map[string][]byte) error {
+// writeFiles writes files under root, a stage of dir; errors name the file
+// as it would be in dir, since the stage is gone by the time they are read.
+func writeFiles(root, dir string, files map[string][]byte) error {
 	for _, p := range sortedPaths(files) {
 		dst := filepath.Join(root, filepath.FromSlash(p))
+		shown := position.Display(filepath.Join(dir, filepath.FromSlash(p)))
 		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-			return fmt.Errorf("write %s: %w", dst, err)
+			return fmt.Errorf("write %s: %w", shown, pathErr(err))
 		}
 		if err := os.WriteFile(dst, files[p], 0o644); err != nil {
-			return fmt.Errorf("write %s: %w", dst, err)
+			return fmt.Errorf("write %s: %w", shown, pathErr(err))
 		}
 	}
 	return nil
 }
 
+// pathErr drops the staging path from an *fs.PathError.
+func pathErr(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
 // Diff compares files with the tree under dir and returns a unified diff,
 // empty when they match. Files on disk inside an owned directory that
-// jobwq would not write count as drift.
+// jobwq would not write count as drift, and so do an owned directory or
+// file that is not what build writes (a symbolic link, say) and a staging
+// directory a build left behind (which would otherwise get committed).
 func Diff(dir string, files map[string][]byte) (string, error) {
+	var notes []string
+	stages, err := Stages(dir)
+	if err != nil {
+		return "", fmt.Errorf("check %s: %w", dir, err)
+	}
+	for _, st := range stages {
+		notes = append(notes, fmt.Sprintf("Only in %s: %s (a staging directory left by a build that did not finish; jobwq build removes it)\n", dir, filepath.Base(st)))
+	}
 	onDisk := map[string][]byte{}
 	for _, d := range owned(files) {
 		root := filepath.Join(dir, filepath.FromSlash(d))
+		if fi, err := os.Lstat(root); err == nil && !fi.IsDir() {
+			notes = append(notes, fmt.Sprintf("%s is %s, not a directory: jobwq build replaces it\n", position.Display(root), kindOf(fi.Mode())))
+			continue
+		}
 		err := filepath.WalkDir(root, func(p string, e fs.DirEntry, err error) error {
 			if errors.Is(err, fs.ErrNotExist) && p == root {
 				return fs.SkipDir
@@ -170,11 +221,15 @@ func Diff(dir string, files map[string][]byte) (string, error) {
 			if err != nil || e.IsDir() {
 				return err
 			}
+			rel, _ := filepath.Rel(dir, p)
+			if !e.Type().IsRegular() {
+				notes = append(notes, fmt.Sprintf("%s is %s, not a regular file: jobwq build replaces it\n", position.Display(p), kindOf(e.Type())))
+				return nil
+			}
 			b, err := os.ReadFile(p)
 			if err != nil {
 				return err
 			}
-			rel, _ := filepath.Rel(dir, p)
 			onDisk[filepath.ToSlash(rel)] = b
 			return nil
 		})
@@ -193,6 +248,9 @@ func Diff(dir string, files map[string][]byte) (string, error) {
 	}
 	slices.Sort(all)
 	var b strings.Builder
+	for _, n := range notes {
+		b.WriteString(n)
+	}
 	for _, p := range all {
 		have, inDir := onDisk[p]
 		want, inBuild := files[p]
@@ -209,6 +267,18 @@ func Diff(dir string, files map[string][]byte) (string, error) {
 		b.WriteString(udiff.Unified(from, to, string(have), string(want)))
 	}
 	return b.String(), nil
+}
+
+func kindOf(m fs.FileMode) string {
+	switch {
+	case m&fs.ModeSymlink != 0:
+		return "a symbolic link"
+	case m.IsRegular():
+		return "a file"
+	case m&fs.ModeNamedPipe != 0:
+		return "a named pipe"
+	}
+	return "a special file"
 }
 
 // Build runs kustomize over the in-memory tree for one overlay, with the

@@ -32,9 +32,12 @@ with a different item set is refused.
 
 ` + BrokerEnvDoc + `
 
+With --digest (the seeding Job passes the digest jobwq build computed) the
+seeder refuses items that are not exactly those that were built.
+
 Exit status: 0 seeded (or already seeded with these items), 1 refused (the
-queue holds another item set), 2 usage error, unreadable items or a queue
-that exists with other settings, 4 broker error (unreachable after retries,
+queue holds another item set), 2 usage error, unreadable items, items whose
+digest is not --digest, or a queue that exists with other settings, 4 broker error (unreachable after retries,
 alarm, connection lost).
 
 Examples:
@@ -46,6 +49,7 @@ func newSeedCmd() *cobra.Command {
 		bf       BrokerFlags
 		q        broker.Queue
 		itemsArg string
+		digest   string
 		window   int
 		connWait time.Duration
 	)
@@ -69,6 +73,12 @@ func newSeedCmd() *cobra.Command {
 			set, err := items.Open(itemsArg, cmd.InOrStdin())
 			if err != nil {
 				return err
+			}
+			if digest != "" && set.Digest != digest {
+				// The items changed between jobwq build and this pod
+				// (an edited ConfigMap, a lossy tool on the way): seeding
+				// them would run other work than was built.
+				return exitcode.With(exitcode.Usage, fmt.Errorf("the items read from %s (%d items, %s) are not those jobwq build wrote (--digest %s): nothing was seeded; rebuild and apply again", itemsArg, set.Count, set.Digest, digest))
 			}
 			ctx, cancel := contextWithTimeout(cmd, connWait)
 			conn, err := cfg.DialRetry(ctx, logf)
@@ -106,6 +116,7 @@ func newSeedCmd() *cobra.Command {
 	cmd.Flags().StringVar(&q.Type, "queue-type", "quorum", "queue type if it must be declared: quorum or classic")
 	cmd.Flags().IntVar(&q.DeliveryLimit, "delivery-limit", 3, "deliveries of one item before it is dead-lettered (quorum queues)")
 	cmd.Flags().StringVar(&itemsArg, "items", "", `items: a file, a directory of chunk files, or "-" for stdin`)
+	cmd.Flags().StringVar(&digest, "digest", "", "refuse (exit 2) unless the items' digest is this one (the Job passes the one jobwq build computed)")
 	cmd.Flags().IntVar(&window, "window", broker.DefaultWindow, "publishes awaiting their confirm at once")
 	cmd.Flags().DurationVar(&connWait, "connect-timeout", 5*time.Minute, "how long to retry the first connection")
 	_ = cmd.MarkFlagRequired("items")

@@ -28,6 +28,9 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("a: [\n"), uint8(0))
 	f.Add([]byte("metadata:\n  name: x\n  name: y\n"), uint8(0))
 	f.Add([]byte("\xff\xfe"), uint8(1))
+	f.Add([]byte("a: [\"x\u0085y\", z\u2028w]\nb: c\n"), uint8(0))
+	f.Add([]byte("spec:\n  items: [x]\n  worker:\n    command: [run]\n      parallelism: 2\n"), uint8(0))
+	f.Add([]byte("spec: {worker: {timeout: 90, parallelism: 99999999999999999999999}}\n---\n"), uint8(0))
 	names := []string{"fuzz.yaml", "fuzz.json", "fuzz.cue"}
 	f.Fuzz(func(t *testing.T, data []byte, format uint8) {
 		name := names[int(format)%len(names)]

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"cuelang.org/go/cue"
 	"cuelang.org/go/cue/cuecontext"
 	"cuelang.org/go/encoding/jsonschema"
 )
@@ -13,7 +14,11 @@ import (
 // It is generated from the CUE schema each time, so it cannot drift.
 func JSONSchema() ([]byte, error) {
 	ctx := cuecontext.New()
-	s, err := Schema(ctx)
+	s, defaults, err := schemaWithoutDefaults(ctx)
+	if err != nil {
+		return nil, err
+	}
+	orig, err := generate(ctx, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -33,6 +38,7 @@ func JSONSchema() ([]byte, error) {
 	if !ok {
 		return nil, fmt.Errorf("export JSON Schema: not an object")
 	}
+	m = tidy(m, orig, defaults)
 	m["$id"] = "https://jobwq.dev/schemas/workqueue.schema.json"
 	m["title"] = "jobwq WorkQueue"
 	var buf bytes.Buffer
@@ -43,4 +49,25 @@ func JSONSchema() ([]byte, error) {
 		return nil, fmt.Errorf("export JSON Schema: %w", err)
 	}
 	return buf.Bytes(), nil
+}
+
+// generate is CUE's export of #WorkQueue (s, or the schema as written when
+// s is nil) as a generic JSON value.
+func generate(ctx *cue.Context, s *cue.Value) (map[string]any, error) {
+	if s == nil {
+		v, err := Schema(ctx)
+		if err != nil {
+			return nil, err
+		}
+		s = &v
+	}
+	expr, err := jsonschema.Generate(*s, nil)
+	if err != nil {
+		return nil, fmt.Errorf("export JSON Schema: %w", err)
+	}
+	var m map[string]any
+	if err := ctx.BuildExpr(expr).Decode(&m); err != nil {
+		return nil, fmt.Errorf("export JSON Schema: %w", err)
+	}
+	return m, nil
 }

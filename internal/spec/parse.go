@@ -62,6 +62,7 @@ type parsed struct {
 	// items holds the inline items of a YAML or JSON spec; itemsPos is the
 	// position of the list. For CUE specs the evaluator produces the items.
 	items    []string
+	itemPos  []position.Position
 	itemsPos token.Pos
 	hasItems bool
 	// problems are errors found while parsing that still let validation
@@ -88,14 +89,10 @@ func parse(filename string, data []byte, f format) (*parsed, error) {
 			return nil, position.Errors{position.Errorf(position.Position{File: position.Display(filename)}, "", "empty document: expected a WorkQueue")}
 		}
 		if err != nil {
-			return nil, syntaxErrors(filename, err)
+			return nil, yamlSyntaxErrors(filename, data, err)
 		}
-		if next, err := d.Extract(); err != io.EOF {
-			pos := position.Position{File: position.Display(filename)}
-			if err == nil && next != nil {
-				pos = cuepos.Of(next.Pos())
-			}
-			return nil, position.Errors{position.Errorf(pos, "", "expected one YAML document, found more")}
+		if err := onlyEmptyDocs(filename, d); err != nil {
+			return nil, err
 		}
 		expr = e
 	case formatJSON:
@@ -150,7 +147,7 @@ func isBlankYAML(data []byte) bool {
 // the error can say exactly where.
 func checkText(filename string, data []byte) error {
 	if utf8.Valid(data) {
-		return nil
+		return checkControl(filename, data)
 	}
 	line, col := 1, 1
 	for len(data) > 0 {
@@ -238,6 +235,7 @@ func (p *parsed) checkSyntax() error {
 			if len(x.Value) > maxScalarBytes {
 				fatal(x, path, fmt.Sprintf("value is %d bytes, at most %d are allowed", len(x.Value), maxScalarBytes))
 			}
+			fixNumber(x)
 		}
 	}
 	walk = func(decls []ast.Decl, path string, depth int) []ast.Decl {
@@ -317,6 +315,7 @@ func (p *parsed) liftItems() {
 			continue
 		}
 		p.items = append(p.items, s)
+		p.itemPos = append(p.itemPos, cuepos.Of(e.Pos()))
 	}
 	if len(list.Elts) == 0 {
 		errs = append(errs, position.Errorf(cuepos.Of(list.Pos()), "spec.items", "must not be empty: give at least one item"))

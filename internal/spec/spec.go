@@ -6,6 +6,7 @@
 package spec
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -16,6 +17,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"cuelang.org/go/cue"
@@ -45,6 +47,8 @@ type WorkQueue struct {
 	Path string `json:"-"`
 	// itemsPath is spec.itemsFile resolved against the spec's directory.
 	itemsPath string
+	// itemPos are the positions of inline items, in order.
+	itemPos []position.Position
 }
 
 // Metadata names the run: every object jobwq renders is prefixed with
@@ -193,7 +197,11 @@ func (w *WorkQueue) CredentialsSecret() string {
 //
 // Problems with the spec come back as position.Errors (exit 1); failing to read it is
 // any other error (exit 2).
-func Load(path string) (*WorkQueue, error) {
+func Load(path string) (*WorkQueue, error) { return LoadContext(context.Background(), path) }
+
+// LoadContext is Load, given up (with a *LimitError) when ctx ends or
+// loading goes past the Limits.
+func LoadContext(ctx context.Context, path string) (*WorkQueue, error) {
 	path, err := resolve(path)
 	if err != nil {
 		return nil, err
@@ -206,7 +214,7 @@ func Load(path string) (*WorkQueue, error) {
 	if err != nil {
 		return nil, err
 	}
-	return load(path, data, f)
+	return bounded(ctx, path, func() (*WorkQueue, error) { return load(path, data, f) })
 }
 
 // Parse validates a spec held in memory; name stands for its path in
@@ -220,7 +228,7 @@ func Parse(name string, data []byte) (*WorkQueue, error) {
 	if len(data) > MaxSpecBytes {
 		return nil, position.Errors{position.Errorf(position.Position{File: name}, "", "spec is %d bytes, at most %d are allowed (put large item lists in itemsFile)", len(data), MaxSpecBytes)}
 	}
-	return load(name, data, f)
+	return bounded(context.Background(), name, func() (*WorkQueue, error) { return load(name, data, f) })
 }
 
 func resolve(path string) (string, error) {
@@ -229,12 +237,15 @@ func resolve(path string) (string, error) {
 		return "", fmt.Errorf("read spec: %w", err)
 	}
 	if !fi.IsDir() {
-		return path, nil
+		return path, regular(path, fi)
 	}
 	var found []string
 	for _, n := range specFileNames {
 		p := filepath.Join(path, n)
-		if _, err := os.Stat(p); err == nil {
+		if fi, err := os.Stat(p); err == nil {
+			if err := regular(p, fi); err != nil {
+				return "", err
+			}
 			found = append(found, p)
 		}
 	}
@@ -248,11 +259,18 @@ func resolve(path string) (string, error) {
 }
 
 func readLimited(path string) ([]byte, error) {
-	f, err := os.Open(path)
+	// Non-blocking, so that a named pipe put in the file's place after
+	// resolve looked cannot hang the open; the file is checked again.
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, fmt.Errorf("read spec: %w", err)
 	}
 	defer f.Close()
+	if fi, err := f.Stat(); err != nil {
+		return nil, fmt.Errorf("read spec: %w", err)
+	} else if err := regular(path, fi); err != nil {
+		return nil, err
+	}
 	data, err := io.ReadAll(io.LimitReader(f, MaxSpecBytes+1))
 	if err != nil {
 		return nil, fmt.Errorf("read spec: %w", err)
@@ -278,12 +296,12 @@ func load(path string, data []byte, f format) (*WorkQueue, error) {
 		return nil, fmt.Errorf("decode validated spec %s: %w", path, err)
 	}
 	if p.format != formatCUE {
-		w.Spec.Items = p.items
+		w.Spec.Items, w.itemPos = p.items, p.itemPos
 	} else if err := cueItems(v, w); err != nil {
 		return nil, err
 	}
 	if err := checkCrossField(v, w); err != nil {
-		return nil, err
+		return nil, alsoItems(err, p)
 	}
 	return w, nil
 }
@@ -313,6 +331,7 @@ func cueItems(v cue.Value, w *WorkQueue) error {
 			continue
 		}
 		found = append(found, s)
+		w.itemPos = append(w.itemPos, cuepos.Of(it.Value().Pos()))
 	}
 	if len(found) == 0 && len(errs) == 0 {
 		errs = append(errs, position.Errorf(cuepos.Of(list.Pos()), "spec.items", "must not be empty: give at least one item"))

@@ -250,7 +250,7 @@ func TestLoadErrors(t *testing.T) {
 		{
 			name:  "reserved env name",
 			files: map[string]string{"wq.yaml": valid + "    env:\n    - name: BROKER_URL\n      value: x\n"},
-			want:  []string{"wq.yaml:11:13: spec.worker.env[0].name: must be an environment variable name that does not start with BROKER_ or JOBWQ_ (jobwq sets those)"},
+			want:  []string{"wq.yaml:11:13: spec.worker.env[0].name: \"BROKER_URL\" starts with BROKER_ or JOBWQ_, which jobwq sets: choose another name"},
 		},
 		{
 			name:  "env without value",
@@ -320,7 +320,7 @@ func TestLoadErrors(t *testing.T) {
 		{
 			name:  "two documents",
 			files: map[string]string{"wq.yaml": valid + "---\n" + valid},
-			want:  []string{"wq.yaml:11:1: expected one YAML document, found more"},
+			want:  []string{"wq.yaml:11:1: expected one YAML document, found another: a spec file holds one WorkQueue"},
 		},
 		{
 			name:  "yaml syntax",
@@ -427,7 +427,7 @@ func TestItemsFile(t *testing.T) {
 		{name: "spaces and unicode kept", content: " spaced item \nりんご\n", want: []string{" spaced item ", "りんご"}},
 		{name: "blank line", content: "apple\n\nbanana\n", wantErr: "items.txt:2:1: empty item (blank line): every line must hold one item"},
 		{name: "empty file", content: "", wantErr: "items.txt: no items: the file is empty"},
-		{name: "invalid utf-8", content: "apple\nba\xffnana\n", wantErr: "items.txt:2:1: item is not valid UTF-8"},
+		{name: "invalid utf-8", content: "apple\nba\xffnana\n", wantErr: "items.txt:2:3: item is not valid UTF-8"},
 		{name: "too long", content: "a\n" + strings.Repeat("x", items.MaxBytes+1) + "\n", wantErr: "items.txt:2:1: item is 16385 bytes, at most 16384 are allowed"},
 		{name: "far too long", content: strings.Repeat("x", 1<<20), wantErr: "items.txt:1:1: item is longer than 16384 bytes"},
 	}

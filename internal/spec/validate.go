@@ -42,12 +42,12 @@ func validate(p *parsed) (cue.Value, error) {
 	data := ctx.BuildFile(p.file)
 	v := schema.Unify(data)
 	if err := data.Err(); err != nil {
-		errs = append(errs, convert(err, p, schema, data)...)
+		errs = append(errs, dropShadowed(convert(err, p, schema, data), p.problems)...)
 	} else if err := v.Validate(cue.Concrete(true)); err != nil {
-		errs = append(errs, convert(err, p, schema, data)...)
+		errs = append(errs, dropShadowed(convert(err, p, schema, data), p.problems)...)
 	}
 	if len(errs) > 0 {
-		return cue.Value{}, capErrors(errs)
+		return cue.Value{}, capErrors(merge(errs, moreProblems(p, schema)))
 	}
 	return v, nil
 }
@@ -116,6 +116,7 @@ func convert(err error, p *parsed, schema, data cue.Value) position.Errors {
 		if m := reMismatch.FindStringSubmatch(msg); m != nil {
 			msg = mismatch(m, lookup(data, segs))
 		}
+		msg = refine(path, msg, lookup(data, segs))
 		r := best[path]
 		if r == nil {
 			order = append(order, path)
@@ -295,6 +296,8 @@ func unknownField(schema cue.Value, segs []string) ([]string, string) {
 			known := fieldNames(v)
 			if m := closest(name, known); m != "" {
 				msg += fmt.Sprintf(" (did you mean %q?)", m)
+			} else if there := elsewhere(schema, name); len(there) > 0 {
+				msg += fmt.Sprintf(" here (did you mean %s?)", strings.Join(there, " or "))
 			} else if len(known) > 0 {
 				msg += ": expected one of " + strings.Join(known, ", ")
 			}

@@ -1,0 +1,76 @@
+package spec
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"slices"
+
+	"cuelang.org/go/cue/ast"
+
+	"github.com/jobwq/jobwq/internal/position"
+)
+
+// LoadWithItems loads the spec at path with its items read from file,
+// which may be anywhere (CI often generates items elsewhere), instead of
+// spec.items or spec.itemsFile, which the spec may then leave out. The
+// file gets itemsFile's checks: a regular file, one valid item per line.
+func LoadWithItems(ctx context.Context, path, file string) (*WorkQueue, error) {
+	fi, err := os.Stat(file)
+	if err != nil {
+		return nil, fmt.Errorf("read items: %w", err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("read items: %s is not a regular file", position.Display(file))
+	}
+	path, err = resolve(path)
+	if err != nil {
+		return nil, err
+	}
+	f, ok := formatOf(path)
+	if !ok {
+		return nil, fmt.Errorf("%s: unknown spec format: want a .yaml, .yml, .json or .cue file", path)
+	}
+	data, err := readLimited(path)
+	if err != nil {
+		return nil, err
+	}
+	return bounded(ctx, path, func() (*WorkQueue, error) {
+		p, err := parse(path, data, f)
+		if err != nil {
+			return nil, err
+		}
+		// The schema sees a one-item stand-in, as for lifted items.
+		if spec := findField(p.file.Decls, "spec"); spec != nil {
+			if st, ok := spec.Value.(*ast.StructLit); ok {
+				st.Elts = slices.DeleteFunc(st.Elts, func(d ast.Decl) bool {
+					fd, ok := d.(*ast.Field)
+					if !ok {
+						return false
+					}
+					name, _, _ := ast.LabelName(fd.Label)
+					return name == "items" || name == "itemsFile"
+				})
+				st.Elts = append(st.Elts, &ast.Field{Label: ast.NewIdent("items"), Value: ast.NewList(ast.NewString("item"))})
+			}
+		}
+		p.items, p.itemPos = nil, nil
+		p.problems = slices.DeleteFunc(p.problems, func(e *position.Error) bool {
+			return e.Path == "spec.items" || len(e.Path) > 10 && e.Path[:11] == "spec.items["
+		})
+		v, err := validate(p)
+		if err != nil {
+			return nil, err
+		}
+		w := &WorkQueue{Path: path}
+		if err := v.Decode(w); err != nil {
+			return nil, fmt.Errorf("decode validated spec %s: %w", path, err)
+		}
+		w.Spec.Items, w.Spec.ItemsFile = nil, ""
+		if err := checkCrossField(v, w); err != nil {
+			return nil, err
+		}
+		w.Spec.ItemsFile, w.itemsPath = file, file
+		return w, nil
+	})
+}
