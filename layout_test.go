@@ -27,7 +27,7 @@ var allowedImports = map[string][]string{
 	"internal/items":           {"internal/position"},
 	"internal/spec":            {"internal/items", "internal/position", "internal/position/cuepos", "schemas"},
 	"internal/render":          {"cue", "internal/exitcode", "internal/items", "internal/spec"},
-	"internal/kustree":         nil,
+	"internal/kustree":         {"internal/position"},
 	"internal/manifests":       {"internal/kustree", "internal/position"},
 	"internal/policy":          {"internal/position", "internal/position/cuepos", "schemas"},
 	"internal/report":          {"internal/policy", "internal/position", "internal/version"},
