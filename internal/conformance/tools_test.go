@@ -20,7 +20,7 @@ import (
 // The tools below judge what jobwq renders in-process, without the API
 // server: kubectl's kustomize, kube-score and jobwq's own policy.
 
-var renderSpecs = []string{"../../examples/fruits", "../render/testdata/full/workqueue.yaml"}
+var renderSpecs = []string{"../../examples/fruits", "../render/testdata/full/workqueue.yaml", "../render/testdata/pods/workqueue.yaml"}
 
 func renderSpec(t testing.TB, path string) *render.Rendered {
 	t.Helper()

@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"sync"
@@ -21,6 +22,7 @@ import (
 	"cuelang.org/go/cue/load"
 	cueyaml "cuelang.org/go/encoding/yaml"
 	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/yaml"
 
 	jobwqcue "github.com/jobwq/jobwq/cue"
@@ -53,27 +55,35 @@ type input struct {
 	} `json:"items"`
 	Queue  spec.Queue `json:"queue"`
 	Worker struct {
-		Image                   string         `json:"image"`
-		Command                 []string       `json:"command"`
-		Parallelism             int            `json:"parallelism"`
-		ItemsPerPod             int            `json:"itemsPerPod"`
-		Completions             int            `json:"completions"`
-		BackoffLimitPerIndex    int            `json:"backoffLimitPerIndex"`
-		MaxFailedIndexes        *int           `json:"maxFailedIndexes,omitempty"`
-		TimeoutSeconds          int64          `json:"timeoutSeconds"`
-		WaitSeconds             int64          `json:"waitSeconds"`
-		ActiveDeadlineSeconds   int64          `json:"activeDeadlineSeconds"`
-		TTLSecondsAfterFinished int64          `json:"ttlSecondsAfterFinished"`
-		BackoffLimit            int            `json:"backoffLimit"`
-		Env                     []spec.EnvVar  `json:"env"`
-		Resources               spec.Resources `json:"resources"`
+		Image                   string             `json:"image"`
+		Command                 []string           `json:"command"`
+		Parallelism             int                `json:"parallelism"`
+		ItemsPerPod             int                `json:"itemsPerPod"`
+		Completions             int                `json:"completions"`
+		BackoffLimitPerIndex    int                `json:"backoffLimitPerIndex"`
+		MaxFailedIndexes        *int               `json:"maxFailedIndexes,omitempty"`
+		TimeoutSeconds          int64              `json:"timeoutSeconds"`
+		WaitSeconds             int64              `json:"waitSeconds"`
+		ActiveDeadlineSeconds   int64              `json:"activeDeadlineSeconds"`
+		TTLSecondsAfterFinished int64              `json:"ttlSecondsAfterFinished"`
+		BackoffLimit            int                `json:"backoffLimit"`
+		Env                     []spec.EnvVar      `json:"env"`
+		Resources               spec.Resources     `json:"resources"`
+		Pod                     pod                `json:"pod"`
+		Volumes                 []spec.Volume      `json:"volumes"`
+		VolumeMounts            []spec.VolumeMount `json:"volumeMounts"`
 	} `json:"worker"`
+	Seeder struct {
+		Pod pod `json:"pod"`
+	} `json:"seeder"`
 	Broker struct {
 		Image             string         `json:"image"`
 		CredentialsSecret string         `json:"credentialsSecret"`
 		Resources         spec.Resources `json:"resources"`
 		Storage           spec.Storage   `json:"storage"`
+		Pod               pod            `json:"pod"`
 	} `json:"broker"`
+	Kueue           *spec.Kueue `json:"kueue,omitempty"`
 	Runner          spec.Runner `json:"runner"`
 	ImagePullPolicy string      `json:"imagePullPolicy,omitempty"`
 	ExitCodes       struct {
@@ -180,13 +190,80 @@ func newInput(w *spec.WorkQueue, set *items.Set) (*input, error) {
 	if in.Worker.Env == nil {
 		in.Worker.Env = []spec.EnvVar{}
 	}
-	in.Worker.Resources = wk.Resources
+	in.Worker.Resources = requestsFromLimits(wk.Resources)
 	b := w.Spec.Broker
 	in.Broker.Image = b.Image
 	in.Broker.CredentialsSecret = w.CredentialsSecret()
-	in.Broker.Resources = b.Resources
+	in.Broker.Resources = requestsFromLimits(b.Resources)
 	in.Broker.Storage = b.Storage
+	in.Worker.Pod = podOf(wk.PodOptions)
+	in.Worker.Volumes = orNone(wk.Volumes)
+	in.Worker.VolumeMounts = orNone(wk.VolumeMounts)
+	in.Seeder.Pod = podOf(w.Spec.Seeder)
+	in.Broker.Pod = podOf(b.PodOptions)
+	in.Kueue = w.Spec.Kueue
 	return in, nil
+}
+
+// pod is a component's pod options as the templates take them: fields of
+// the PodSpec, and the pod template's labels and annotations.
+type pod struct {
+	Spec        podSpec           `json:"spec"`
+	Labels      map[string]string `json:"labels"`
+	Annotations map[string]string `json:"annotations"`
+}
+
+// podSpec holds the PodSpec fields a spec may set, under their PodSpec
+// names; unset ones are left out of the pod.
+type podSpec struct {
+	NodeSelector              map[string]string                 `json:"nodeSelector,omitempty"`
+	Tolerations               []corev1.Toleration               `json:"tolerations,omitempty"`
+	Affinity                  *corev1.Affinity                  `json:"affinity,omitempty"`
+	TopologySpreadConstraints []corev1.TopologySpreadConstraint `json:"topologySpreadConstraints,omitempty"`
+	PriorityClassName         string                            `json:"priorityClassName,omitempty"`
+	ImagePullSecrets          []corev1.LocalObjectReference     `json:"imagePullSecrets,omitempty"`
+	ServiceAccountName        string                            `json:"serviceAccountName,omitempty"`
+}
+
+func podOf(o spec.PodOptions) pod {
+	return pod{
+		Spec: podSpec{
+			NodeSelector:              o.NodeSelector,
+			Tolerations:               o.Tolerations,
+			Affinity:                  o.Affinity,
+			TopologySpreadConstraints: o.TopologySpreadConstraints,
+			PriorityClassName:         o.PriorityClassName,
+			ImagePullSecrets:          o.ImagePullSecrets,
+			ServiceAccountName:        o.ServiceAccountName,
+		},
+		Labels:      orEmpty(o.PodLabels),
+		Annotations: orEmpty(o.PodAnnotations),
+	}
+}
+
+// requestsFromLimits writes out the request of every resource given only
+// a limit (an extended resource such as nvidia.com/gpu, which is never
+// overcommitted). Kubernetes would default it for a pod, but not in a
+// Job's pod template, and Kueue admits Jobs by their templates' requests.
+func requestsFromLimits(r spec.Resources) spec.Resources {
+	out := spec.Resources{Requests: maps.Clone(r.Requests), Limits: r.Limits}
+	if out.Requests == nil {
+		out.Requests = map[string]spec.Quantity{}
+	}
+	for name, q := range r.Limits {
+		if _, ok := out.Requests[name]; !ok {
+			out.Requests[name] = q
+		}
+	}
+	return out
+}
+
+// orNone makes a nil list an empty one: the templates concatenate lists.
+func orNone[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
 }
 
 // Completions is how many pods a run's worker Job needs to succeed: one

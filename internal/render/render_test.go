@@ -33,15 +33,22 @@ func loadSpec(t testing.TB, path string) (*spec.WorkQueue, *items.Set) {
 	return w, set
 }
 
-// TestTreeGolden renders a spec that sets every optional field and compares
-// the tree with testdata/full/golden (refresh with -update).
+// TestTreeGolden renders specs that set every optional field (full: the
+// queue and broker; pods: the pod options, an extended resource and Kueue)
+// and compares each tree with testdata/<case>/golden (refresh with -update).
 func TestTreeGolden(t *testing.T) {
-	w, set := loadSpec(t, "testdata/full/workqueue.yaml")
+	for _, c := range []string{"full", "pods"} {
+		t.Run(c, func(t *testing.T) { treeGolden(t, c) })
+	}
+}
+
+func treeGolden(t *testing.T, c string) {
+	w, set := loadSpec(t, filepath.Join("testdata", c, "workqueue.yaml"))
 	files, err := Tree(w, set)
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden := filepath.Join("testdata", "full", "golden")
+	golden := filepath.Join("testdata", c, "golden")
 	if *update {
 		if err := os.RemoveAll(golden); err != nil {
 			t.Fatal(err)
