@@ -23,6 +23,7 @@ import (
 	cueyaml "cuelang.org/go/encoding/yaml"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	"sigs.k8s.io/yaml"
 
 	jobwqcue "github.com/jobwq/jobwq/cue"
@@ -82,6 +83,7 @@ type input struct {
 		Resources         spec.Resources `json:"resources"`
 		Storage           spec.Storage   `json:"storage"`
 		Pod               pod            `json:"pod"`
+		Config            brokerConfig   `json:"config"`
 	} `json:"broker"`
 	Kueue           *spec.Kueue `json:"kueue,omitempty"`
 	Runner          spec.Runner `json:"runner"`
@@ -125,6 +127,17 @@ func Tree(w *spec.WorkQueue, set *items.Set) (Files, error) {
 			docs = append([]byte("# "+header+"\n"), docs...)
 		}
 		files[path] = docs
+	}
+	texts, err := v.LookupPath(cue.ParsePath("textFiles")).Fields()
+	if err != nil {
+		return nil, fmt.Errorf("render templates: %w", err)
+	}
+	for texts.Next() {
+		text, err := texts.Value().String()
+		if err != nil {
+			return nil, fmt.Errorf("render %s: %w", texts.Selector().Unquoted(), err)
+		}
+		files[texts.Selector().Unquoted()] = []byte(text)
 	}
 	for i, name := range set.ChunkNames() {
 		files["base/items/"+name+".txt"] = set.Chunks[i]
@@ -202,7 +215,50 @@ func newInput(w *spec.WorkQueue, set *items.Set) (*input, error) {
 	in.Seeder.Pod = podOf(w.Spec.Seeder)
 	in.Broker.Pod = podOf(b.PodOptions)
 	in.Kueue = w.Spec.Kueue
+	cfg, err := brokerConfigOf(b)
+	if err != nil {
+		return nil, err
+	}
+	in.Broker.Config = cfg
 	return in, nil
+}
+
+// brokerConfig holds the broker settings derived from its resources.
+type brokerConfig struct {
+	MemoryHighWatermarkBytes int64 `json:"memoryHighWatermarkBytes"`
+	DiskFreeLimitBytes       int64 `json:"diskFreeLimitBytes"`
+}
+
+// Fractions of the memory limit and of the volume behind the broker's
+// alarms. RabbitMQ's production guidance keeps the memory watermark well
+// below what the container may use (the Erlang VM allocates beyond what it
+// accounts for, and garbage collection can briefly double a process), and
+// its default disk limit, 50 MB, is too little for a volume of gigabytes.
+const (
+	memoryWatermarkFraction = 0.6
+	diskFreeFraction        = 0.1
+	minDiskFreeBytes        = 48 << 20
+)
+
+func brokerConfigOf(b spec.Broker) (brokerConfig, error) {
+	mem, err := resource.ParseQuantity(string(b.Resources.Limits["memory"]))
+	if err != nil {
+		return brokerConfig{}, fmt.Errorf("spec.broker.resources.limits.memory: %w", err)
+	}
+	size, err := resource.ParseQuantity(string(b.Storage.Size))
+	if err != nil {
+		return brokerConfig{}, fmt.Errorf("spec.broker.storage.size: %w", err)
+	}
+	return brokerConfig{
+		MemoryHighWatermarkBytes: int64(float64(mem.Value()) * memoryWatermarkFraction),
+		DiskFreeLimitBytes:       DiskFreeLimit(size.Value()),
+	}, nil
+}
+
+// DiskFreeLimit is the broker's disk_free_limit for a volume of size
+// bytes: a tenth of it, at least 48 MiB, at most half of it.
+func DiskFreeLimit(size int64) int64 {
+	return min(max(int64(float64(size)*diskFreeFraction), minDiskFreeBytes), size/2)
 }
 
 // pod is a component's pod options as the templates take them: fields of

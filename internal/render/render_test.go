@@ -201,3 +201,48 @@ func TestRunID(t *testing.T) {
 		t.Errorf("changing parallelism changed run id %s to %s; a Job may change parallelism in place", ref, got)
 	}
 }
+
+// TestBrokerConfig: the broker's alarms follow its memory limit and its
+// volume, as the generated rabbitmq.conf states them.
+func TestBrokerConfig(t *testing.T) {
+	const gi = 1 << 30
+	for _, tt := range []struct {
+		name            string
+		memory, storage spec.Quantity
+		watermark, disk int64
+	}{
+		{"defaults", "1Gi", "1Gi", 644245094, gi / 10},
+		{"large volume", "4Gi", "100Gi", 2576980377, 10 * gi},
+		{"small volume: at least 48 MiB", "512Mi", "200Mi", 322122547, 48 << 20},
+		{"tiny volume: at most half", "512Mi", "64Mi", 322122547, 32 << 20},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			b := spec.Broker{
+				Resources: spec.Resources{Limits: map[string]spec.Quantity{"memory": tt.memory}},
+				Storage:   spec.Storage{Size: tt.storage},
+			}
+			got, err := brokerConfigOf(b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(brokerConfig{tt.watermark, tt.disk}, got); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
+	}
+	w, set := loadSpec(t, "testdata/full/workqueue.yaml")
+	files, err := Tree(w, set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf := string(files["base/rabbitmq.conf"])
+	for _, want := range []string{
+		"\nconsumer_timeout = 150000\n",                     // timeout 90s + 60s
+		"\nvm_memory_high_watermark.absolute = 644245094\n", // 60% of the 1Gi default
+		"\ndisk_free_limit.absolute = 1073741824\n",         // a tenth of 10Gi
+	} {
+		if !strings.Contains(conf, want) {
+			t.Errorf("rabbitmq.conf lacks %q:\n%s", strings.TrimSpace(want), conf)
+		}
+	}
+}
