@@ -57,6 +57,10 @@ func run(m *testing.M) int {
 	defer s.Stop()
 	kube = s
 	fmt.Fprintf(os.Stderr, "conformance: kube-apiserver ready at %s in %v\n", s.URL, time.Since(start).Round(10*time.Millisecond))
+	if err := installCRDs(s); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
 	return m.Run()
 }
 

@@ -32,11 +32,25 @@ import (
 	"github.com/jobwq/jobwq/internal/spec"
 )
 
-// Variants are the broker workloads jobwq emits, one overlay each.
-var Variants = []string{"deployment", "replicationcontroller", "statefulset", "indexed"}
+// Variants are every variant jobwq knows, one overlay each. A build
+// writes those of VariantsOf its spec.
+var Variants = []string{"deployment", "replicationcontroller", "statefulset", "rabbitmqcluster", "external", "indexed"}
 
 // QueueVariants are the variants with a broker, a queue and a seeder.
-var QueueVariants = Variants[:3]
+var QueueVariants = Variants[:5]
+
+// BundledVariants are the variants whose broker jobwq renders itself.
+var BundledVariants = Variants[:3]
+
+// VariantsOf are the variants a build of w writes: with an external
+// broker, that one and indexed; otherwise the bundled brokers, the
+// operator's and indexed.
+func VariantsOf(w *spec.WorkQueue) []string {
+	if w.Spec.Broker.External != nil {
+		return []string{"external", "indexed"}
+	}
+	return []string{"deployment", "replicationcontroller", "statefulset", "rabbitmqcluster", "indexed"}
+}
 
 // Files is a kustomize tree: slash-separated paths relative to the output
 // directory, mapped to their contents.
@@ -83,6 +97,8 @@ type input struct {
 		Resources         spec.Resources `json:"resources"`
 		Storage           spec.Storage   `json:"storage"`
 		Pod               pod            `json:"pod"`
+		Replicas          int            `json:"replicas"`
+		External          *external      `json:"external,omitempty"`
 		Config            brokerConfig   `json:"config"`
 	} `json:"broker"`
 	Kueue           *spec.Kueue `json:"kueue,omitempty"`
@@ -215,12 +231,28 @@ func newInput(w *spec.WorkQueue, set *items.Set) (*input, error) {
 	in.Seeder.Pod = podOf(w.Spec.Seeder)
 	in.Broker.Pod = podOf(b.PodOptions)
 	in.Kueue = w.Spec.Kueue
+	in.Broker.Replicas = b.Replicas
+	if e := b.External; e != nil {
+		in.Broker.External = &external{Host: e.Host, Port: e.BrokerPort(), Vhost: e.Vhost, TLS: e.TLS, CIDRs: e.CIDRs}
+		if len(e.CIDRs) == 0 {
+			in.Broker.External.CIDRs = []string{"0.0.0.0/0", "::/0"}
+		}
+	}
 	cfg, err := brokerConfigOf(b)
 	if err != nil {
 		return nil, err
 	}
 	in.Broker.Config = cfg
 	return in, nil
+}
+
+// external is spec.broker.external with its defaults filled in.
+type external struct {
+	Host  string   `json:"host"`
+	Port  int      `json:"port"`
+	Vhost string   `json:"vhost,omitempty"`
+	TLS   bool     `json:"tls"`
+	CIDRs []string `json:"cidrs"`
 }
 
 // brokerConfig holds the broker settings derived from its resources.
@@ -475,6 +507,8 @@ const (
 	seedJobFile    = "base/seed-job.yaml"
 	workJobFile    = "base/work-job.yaml"
 	indexedJobFile = "overlays/indexed/indexed-job.yaml"
+	// The external variant's Jobs, seeder first.
+	externalJobsFile = "overlays/external/jobs.yaml"
 )
 
 // IndexedJob returns the indexed variant's Job as rendered.
@@ -490,6 +524,19 @@ func (r *Rendered) IndexedJob() (*batchv1.Job, error) {
 // adds the item ConfigMaps' hashes to their names).
 func (r *Rendered) Jobs() (seed, work *batchv1.Job, err error) {
 	seed, work = &batchv1.Job{}, &batchv1.Job{}
+	if b, ok := r.Files[externalJobsFile]; ok {
+		// A spec with an external broker has one file of both Jobs.
+		docs := bytes.SplitN(b, []byte("\n---\n"), 2)
+		if len(docs) != 2 {
+			return nil, nil, fmt.Errorf("read rendered %s: want the seeding and the worker Job", externalJobsFile)
+		}
+		for i, job := range []*batchv1.Job{seed, work} {
+			if err := yaml.UnmarshalStrict(docs[i], job); err != nil {
+				return nil, nil, fmt.Errorf("read rendered %s: %w", externalJobsFile, err)
+			}
+		}
+		return seed, work, nil
+	}
 	for file, job := range map[string]*batchv1.Job{seedJobFile: seed, workJobFile: work} {
 		if err := yaml.UnmarshalStrict(r.Files[file], job); err != nil {
 			return nil, nil, fmt.Errorf("read rendered %s: %w", file, err)

@@ -34,10 +34,11 @@ func loadSpec(t testing.TB, path string) (*spec.WorkQueue, *items.Set) {
 }
 
 // TestTreeGolden renders specs that set every optional field (full: the
-// queue and broker; pods: the pod options, an extended resource and Kueue)
-// and compares each tree with testdata/<case>/golden (refresh with -update).
+// queue and broker; pods: the pod options, an extended resource and Kueue;
+// external: a broker the team runs) and compares each tree with
+// testdata/<case>/golden (refresh with -update).
 func TestTreeGolden(t *testing.T) {
-	for _, c := range []string{"full", "pods"} {
+	for _, c := range []string{"full", "pods", "external"} {
 		t.Run(c, func(t *testing.T) { treeGolden(t, c) })
 	}
 }
@@ -243,6 +244,44 @@ func TestBrokerConfig(t *testing.T) {
 	} {
 		if !strings.Contains(conf, want) {
 			t.Errorf("rabbitmq.conf lacks %q:\n%s", strings.TrimSpace(want), conf)
+		}
+	}
+}
+
+// TestExternalJobs: a spec with an external broker has no base Jobs, and
+// Jobs reads them from the external overlay (what jobwq run --local and
+// jobwq status use), pointed at the external broker.
+func TestExternalJobs(t *testing.T) {
+	w, set := loadSpec(t, "testdata/external/workqueue.yaml")
+	files, err := Tree(w, set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &Rendered{Spec: w, Items: set, Files: files}
+	seed, work, err := r.Jobs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if seed.Spec.Template.Spec.Containers[0].Name != "seed" || work.Spec.Template.Spec.Containers[0].Name != "worker" {
+		t.Fatalf("Jobs() = %s, %s", seed.Name, work.Name)
+	}
+	env := map[string]string{}
+	for _, e := range work.Spec.Template.Spec.Containers[0].Env {
+		env[e.Name] = e.Value
+	}
+	want := map[string]string{"BROKER_HOST": "rabbitmq.messaging.svc.cluster.local", "BROKER_PORT": "5671", "BROKER_VHOST": "finance", "BROKER_TLS": "true", "BROKER_USERNAME": "", "BROKER_PASSWORD": ""}
+	if diff := cmp.Diff(want, env); diff != "" {
+		t.Errorf("worker env (-want +got):\n%s", diff)
+	}
+	if got := VariantsOf(w); !slices.Equal(got, []string{"external", "indexed"}) {
+		t.Errorf("VariantsOf = %v", got)
+	}
+	for p := range files {
+		if strings.HasPrefix(p, "overlays/") && !strings.HasPrefix(p, "overlays/external/") && !strings.HasPrefix(p, "overlays/indexed/") {
+			t.Errorf("an external broker's tree has %s", p)
+		}
+		if p == "base/rabbitmq.conf" || p == "base/kustomization.yaml" {
+			t.Errorf("an external broker's tree has %s", p)
 		}
 	}
 }

@@ -105,6 +105,7 @@ func newSeedCmd() *cobra.Command {
 	cmd.Flags().StringVar(&q.Name, "queue", os.Getenv("QUEUE"), "queue to seed (default $QUEUE)")
 	cmd.Flags().StringVar(&q.Type, "queue-type", "quorum", "queue type if it must be declared: quorum or classic")
 	cmd.Flags().IntVar(&q.DeliveryLimit, "delivery-limit", 3, "deliveries of one item before it is dead-lettered (quorum queues)")
+	cmd.Flags().IntVar(&q.GroupSize, "quorum-group-size", 0, "broker nodes a quorum queue's replicas are spread over (x-quorum-initial-group-size; 0: the broker's default)")
 	cmd.Flags().StringVar(&itemsArg, "items", "", `items: a file, a directory of chunk files, or "-" for stdin`)
 	cmd.Flags().IntVar(&window, "window", broker.DefaultWindow, "publishes awaiting their confirm at once")
 	cmd.Flags().DurationVar(&connWait, "connect-timeout", 5*time.Minute, "how long to retry the first connection")

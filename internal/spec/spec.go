@@ -107,6 +107,9 @@ type Broker struct {
 	CredentialsSecret string    `json:"credentialsSecret,omitempty"`
 	Resources         Resources `json:"resources"`
 	Storage           Storage   `json:"storage"`
+	// Replicas is the rabbitmqcluster variant's node count.
+	Replicas int       `json:"replicas"`
+	External *External `json:"external,omitempty"`
 	PodOptions
 }
 
