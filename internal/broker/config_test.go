@@ -86,8 +86,9 @@ func FuzzConfigFromEnv(f *testing.F) {
 	f.Add("user", "pass", "/")
 	f.Add("jöb@wq", "p@ss:w/rd%?#&= x", "team/a")
 	f.Add("", "", "")
+	f.Add("u", "p", "true")
 	f.Fuzz(func(t *testing.T, user, pass, vhost string) {
-		env := map[string]string{EnvHost: "h", EnvUsername: user, EnvPassword: pass, EnvVhost: vhost}
+		env := map[string]string{EnvHost: "h", EnvUsername: user, EnvPassword: pass, EnvVhost: vhost, EnvTLS: map[bool]string{true: "true"}[len(user)%2 == 1]}
 		cfg, err := ConfigFromEnv(func(k string) string { return env[k] }, "")
 		if err != nil {
 			return
