@@ -76,7 +76,7 @@ func build(t *testing.T, spec, dir string) {
 }
 
 // overlays lists DIR/overlays/*, the variants a build wrote, checking
-// that the two every build promises are among them.
+// that those every build of its kind promises are among them.
 func overlays(t *testing.T, dir string) map[string]string {
 	t.Helper()
 	paths, err := filepath.Glob(filepath.Join(dir, "overlays", "*"))
@@ -89,7 +89,12 @@ func overlays(t *testing.T, dir string) map[string]string {
 			got[filepath.Base(p)] = p
 		}
 	}
-	for _, v := range []string{"deployment", "replicationcontroller"} {
+	want := []string{"deployment", "replicationcontroller", "statefulset", "rabbitmqcluster", "indexed"}
+	if got["external"] != "" {
+		// A spec with an external broker: no broker of jobwq's.
+		want = []string{"external", "indexed"}
+	}
+	for _, v := range want {
 		if got[v] == "" {
 			t.Errorf("%s has no overlays/%s", dir, v)
 		}
