@@ -160,10 +160,11 @@ func TestRenderedOutputPassesPolicy(t *testing.T) {
 				}
 				// The bundled variants have a broker, its Service and
 				// policies, the Jobs and the items; rabbitmqcluster the
-				// RabbitmqCluster, the Jobs, two policies and the items;
+				// RabbitmqCluster and its PodDisruptionBudget, the Jobs, two
+				// policies and the items;
 				// external the same without a broker; the indexed one the
 				// items, its Job and a policy.
-				want := map[string]int{"rabbitmqcluster": 6, "external": 5, "indexed": 3}[variant]
+				want := map[string]int{"rabbitmqcluster": 7, "external": 5, "indexed": 3}[variant]
 				if want == 0 {
 					want = 8
 				}

@@ -100,6 +100,14 @@ func TestRabbitmqClusterVariant(t *testing.T) {
 	objs := objects(t, overlay)
 	var cluster *object
 	for i, o := range objs {
+		if o.Kind == "PodDisruptionBudget" {
+			// The operator's pods', one node at a time.
+			sel, _ := o.Spec["selector"].(map[string]any)
+			if labels, _ := sel["matchLabels"].(map[string]any); len(labels) != 1 || labels["app.kubernetes.io/name"] != "fruits-broker" {
+				t.Errorf("PodDisruptionBudget %s selects %v, want the operator's pods (app.kubernetes.io/name: fruits-broker)", o.Metadata.Name, o.Spec["selector"])
+			}
+			continue
+		}
 		if slices.Contains(brokerKinds, o.Kind) {
 			t.Errorf("the rabbitmqcluster variant renders a broker object of its own: %s %s", o.Kind, o.Metadata.Name)
 		}
