@@ -265,6 +265,38 @@ spec:
 	}
 }
 
+// TestExternalVariantAnyAddress: without cidrs the seeder may reach the
+// broker's port at every address, IPv4 and IPv6 alike.
+func TestExternalVariantAnyAddress(t *testing.T) {
+	dir := t.TempDir()
+	spec := filepath.Join(dir, "workqueue.yaml")
+	err := os.WriteFile(spec, []byte(`apiVersion: jobwq.dev/v1alpha1
+kind: WorkQueue
+metadata:
+  name: reports
+spec:
+  items: [2026-01]
+  worker:
+    image: registry.example.com/finance/report:v7
+    command: [/bin/report]
+  broker:
+    external: {host: 10.1.2.3, port: 5673}
+`), 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "out")
+	build(t, spec, out)
+	overlay := filepath.Join(out, "overlays", "external")
+	serverAccepts(t, overlay)
+	built := kube.MustKubectl(t, "kustomize", overlay)
+	for _, want := range []string{"cidr: 0.0.0.0/0", "cidr: ::/0", "port: 5673", "value: 10.1.2.3", "name: reports-broker\n"} {
+		if !strings.Contains(built, want) {
+			t.Errorf("the external variant lacks %q", want)
+		}
+	}
+}
+
 func overlayNames(t *testing.T, dir string) []string {
 	t.Helper()
 	entries, err := os.ReadDir(filepath.Join(dir, "overlays"))
