@@ -23,6 +23,10 @@ import (
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
+	// The runner image has no CA bundle: with BROKER_TLS, the broker's
+	// certificate is checked against these roots (Mozilla's) unless the
+	// system has its own.
+	_ "golang.org/x/crypto/x509roots/fallback"
 )
 
 // Suffixes of a queue's companions; spec.queue.name is bounded so that the
@@ -47,6 +51,10 @@ const (
 	EnvVhost    = "BROKER_VHOST"
 	EnvUsername = "BROKER_USERNAME"
 	EnvPassword = "BROKER_PASSWORD"
+	// EnvTLS "true" connects with TLS (amqps, port 5671 unless
+	// BROKER_PORT says otherwise), checking the broker's certificate
+	// against the system's roots.
+	EnvTLS = "BROKER_TLS"
 )
 
 // DefaultURL is a broker on this machine with RabbitMQ's stock account,
@@ -54,7 +62,7 @@ const (
 const DefaultURL = "amqp://guest:guest@127.0.0.1:5672/"
 
 // ConfigFromEnv reads BROKER_URL, or else BROKER_HOST, BROKER_PORT (5672),
-// BROKER_VHOST (/), BROKER_USERNAME and BROKER_PASSWORD. The credentials
+// BROKER_VHOST (/), BROKER_USERNAME, BROKER_PASSWORD and BROKER_TLS. The credentials
 // may hold any bytes; they are percent-encoded as the URI needs. With none
 // of these set, fallback is used.
 func ConfigFromEnv(getenv func(string) string, fallback string) (Config, error) {
@@ -69,6 +77,13 @@ func ConfigFromEnv(getenv func(string) string, fallback string) (Config, error) 
 		return ParseURL(fallback)
 	}
 	uri := amqp.URI{Scheme: "amqp", Host: host, Port: 5672, Vhost: "/", Username: getenv(EnvUsername), Password: getenv(EnvPassword)}
+	switch t := getenv(EnvTLS); t {
+	case "", "false":
+	case "true":
+		uri.Scheme, uri.Port = "amqps", 5671
+	default:
+		return Config{}, fmt.Errorf("%s=%q: want true or false", EnvTLS, t)
+	}
 	if p := getenv(EnvPort); p != "" {
 		n, err := strconv.Atoi(p)
 		if err != nil || n < 1 || n > 65535 {

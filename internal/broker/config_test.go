@@ -34,6 +34,17 @@ func TestConfigFromEnv(t *testing.T) {
 			env:  map[string]string{},
 			want: amqp.URI{Scheme: "amqp", Host: "127.0.0.1", Port: 5672, Username: "guest", Password: "guest", Vhost: "/"},
 		},
+		{
+			name: "tls",
+			env:  map[string]string{EnvHost: "rabbit.example.com", EnvTLS: "true", EnvVhost: "batch", EnvUsername: "u", EnvPassword: "p"},
+			want: amqp.URI{Scheme: "amqps", Host: "rabbit.example.com", Port: 5671, Username: "u", Password: "p", Vhost: "batch"},
+		},
+		{
+			name: "tls on another port",
+			env:  map[string]string{EnvHost: "h", EnvTLS: "true", EnvPort: "443", EnvUsername: "u", EnvPassword: "p"},
+			want: amqp.URI{Scheme: "amqps", Host: "h", Port: 443, Username: "u", Password: "p", Vhost: "/"},
+		},
+		{name: "bad tls", env: map[string]string{EnvHost: "h", EnvTLS: "yes", EnvUsername: "u"}, wantErr: `BROKER_TLS="yes": want true or false`},
 		{name: "bad port", env: map[string]string{EnvHost: "h", EnvPort: "amqp", EnvUsername: "u"}, wantErr: `BROKER_PORT="amqp": want a port number`},
 		{name: "no user", env: map[string]string{EnvHost: "h"}, wantErr: "BROKER_HOST is set but BROKER_USERNAME is empty"},
 		{name: "bad url", env: map[string]string{EnvURL: "http://u:secret@h/"}, wantErr: "broker URL http://u:xxxxx@h/"},
@@ -58,7 +69,7 @@ func TestConfigFromEnv(t *testing.T) {
 			if err != nil {
 				t.Fatalf("ParseURI(%q): %v", cfg.URL(), err)
 			}
-			if got.Host != tt.want.Host || got.Port != tt.want.Port || got.Username != tt.want.Username ||
+			if got.Scheme != tt.want.Scheme || got.Host != tt.want.Host || got.Port != tt.want.Port || got.Username != tt.want.Username ||
 				got.Password != tt.want.Password || got.Vhost != tt.want.Vhost {
 				t.Errorf("round trip = %+v, want %+v", got, tt.want)
 			}
@@ -75,8 +86,9 @@ func FuzzConfigFromEnv(f *testing.F) {
 	f.Add("user", "pass", "/")
 	f.Add("jöb@wq", "p@ss:w/rd%?#&= x", "team/a")
 	f.Add("", "", "")
+	f.Add("u", "p", "true")
 	f.Fuzz(func(t *testing.T, user, pass, vhost string) {
-		env := map[string]string{EnvHost: "h", EnvUsername: user, EnvPassword: pass, EnvVhost: vhost}
+		env := map[string]string{EnvHost: "h", EnvUsername: user, EnvPassword: pass, EnvVhost: vhost, EnvTLS: map[bool]string{true: "true"}[len(user)%2 == 1]}
 		cfg, err := ConfigFromEnv(func(k string) string { return env[k] }, "")
 		if err != nil {
 			return

@@ -21,6 +21,10 @@ type Queue struct {
 	// so only they bound the retries of an item that keeps failing.
 	Type          string
 	DeliveryLimit int
+	// GroupSize spreads a quorum queue's replicas over that many broker
+	// nodes (x-quorum-initial-group-size); 0 leaves it to the broker (all
+	// nodes up to its default).
+	GroupSize int
 }
 
 // Validate says what is wrong with q before anything is sent to a broker:
@@ -35,6 +39,9 @@ func (q Queue) Validate() error {
 	}
 	if q.DeliveryLimit < 1 {
 		return &UsageError{Err: fmt.Errorf("delivery limit %d: want at least 1", q.DeliveryLimit)}
+	}
+	if q.GroupSize < 0 {
+		return &UsageError{Err: fmt.Errorf("quorum group size %d: want 0 (the broker's default) or more", q.GroupSize)}
 	}
 	return nil
 }
@@ -67,6 +74,9 @@ func (q Queue) args() amqp.Table {
 	}
 	if q.Type == "quorum" {
 		t["x-delivery-limit"] = int64(q.DeliveryLimit)
+		if q.GroupSize > 0 {
+			t["x-quorum-initial-group-size"] = int64(q.GroupSize)
+		}
 	}
 	return t
 }

@@ -206,3 +206,29 @@ func waitPublishing(t testing.TB, conn *amqp.Connection, q string) {
 		return err == nil && st.Messages > 1000
 	})
 }
+
+// TestSeedQuorumGroupSize: the rabbitmqcluster variant's seeder spreads
+// the queue over the cluster's nodes. A single-node broker (this
+// machine's) accepts a larger group and places what it can; a re-run with
+// the same size finds the queue as it left it.
+func TestSeedQuorumGroupSize(t *testing.T) {
+	brokertest.Shared(t)
+	conn := brokertest.Dial(t)
+	q := Queue{Name: brokertest.Queue(t), Type: "quorum", DeliveryLimit: 3, GroupSize: 3}
+	if got := q.args()["x-quorum-initial-group-size"]; got != int64(3) {
+		t.Fatalf("x-quorum-initial-group-size = %v, want 3", got)
+	}
+	list := []string{"apple", "banana"}
+	if res := seedItems(t, conn, q, list); res.Published != 2 {
+		t.Fatalf("seed = %+v", res)
+	}
+	if res := seedItems(t, conn, q, list); !res.AlreadySealed {
+		t.Fatalf("second seed = %+v, want the queue found sealed", res)
+	}
+	if err := (Queue{Name: "q", Type: "quorum", DeliveryLimit: 1, GroupSize: -1}).Validate(); err == nil {
+		t.Error("a negative group size validated")
+	}
+	if _, ok := (Queue{Name: "q", Type: "classic", DeliveryLimit: 1, GroupSize: 3}).args()["x-quorum-initial-group-size"]; ok {
+		t.Error("a classic queue was declared with a quorum group size")
+	}
+}

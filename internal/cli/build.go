@@ -85,7 +85,7 @@ func newBuildCmd() *cobra.Command {
 				return err
 			}
 			fmt.Fprintf(cmd.ErrOrStderr(), "wrote %s: %d items in %d chunks; apply with kubectl apply -k %s/overlays/<%s>\n",
-				out, r.Items.Count, len(r.Items.Chunks), out, joinVariants())
+				out, r.Items.Count, len(r.Items.Chunks), out, strings.Join(render.VariantsOf(r.Spec), "|"))
 			return nil
 		},
 	}
@@ -142,15 +142,4 @@ func policyGate(cmd *cobra.Command, r *render.Rendered) error {
 		return findings(fmt.Errorf("the rendered tree breaks jobwq's policy; nothing was written"))
 	}
 	return nil
-}
-
-func joinVariants() string {
-	s := ""
-	for i, v := range render.Variants {
-		if i > 0 {
-			s += "|"
-		}
-		s += v
-	}
-	return s
 }

@@ -36,6 +36,13 @@ func newRenderCmd() *cobra.Command {
 			if err != nil {
 				return specError(cmd.ErrOrStderr(), err)
 			}
+			of := render.VariantsOf(r.Spec)
+			if !cmd.Flags().Changed("variant") && !slices.Contains(of, variant) {
+				variant = of[0] // a spec with an external broker
+			}
+			if !slices.Contains(of, variant) {
+				return fmt.Errorf("%s has no variant %q: its build has %s", args[0], variant, strings.Join(of, ", "))
+			}
 			out, err := kustree.Build(r.Files, "overlays/"+variant)
 			if err != nil {
 				return err
@@ -44,7 +51,7 @@ func newRenderCmd() *cobra.Command {
 			return err
 		},
 	}
-	cmd.Flags().StringVar(&variant, "variant", "deployment", "broker variant: "+strings.Join(render.Variants, ", "))
+	cmd.Flags().StringVar(&variant, "variant", "deployment", "broker variant: "+strings.Join(render.Variants, ", ")+" (a spec with an external broker: external by default)")
 	_ = cmd.RegisterFlagCompletionFunc("variant", cobra.FixedCompletions(render.Variants, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
 }

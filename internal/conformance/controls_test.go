@@ -31,6 +31,11 @@ func TestNegativeControls(t *testing.T) {
 			want: `violates PodSecurity "restricted:latest"`,
 		},
 		{
+			name: "RabbitmqCluster with a misspelt field",
+			dir:  "rabbitmqcluster-misspelt",
+			want: `unknown field "spec.replica"`,
+		},
+		{
 			// Accepted, but the warning alone must fail the judge.
 			name: "article Job",
 			dir:  "article-job",

@@ -57,6 +57,10 @@ func run(m *testing.M) int {
 	defer s.Stop()
 	kube = s
 	fmt.Fprintf(os.Stderr, "conformance: kube-apiserver ready at %s in %v\n", s.URL, time.Since(start).Round(10*time.Millisecond))
+	if err := installCRDs(s); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
 	return m.Run()
 }
 
@@ -72,7 +76,7 @@ func build(t *testing.T, spec, dir string) {
 }
 
 // overlays lists DIR/overlays/*, the variants a build wrote, checking
-// that the two every build promises are among them.
+// that those every build of its kind promises are among them.
 func overlays(t *testing.T, dir string) map[string]string {
 	t.Helper()
 	paths, err := filepath.Glob(filepath.Join(dir, "overlays", "*"))
@@ -85,7 +89,12 @@ func overlays(t *testing.T, dir string) map[string]string {
 			got[filepath.Base(p)] = p
 		}
 	}
-	for _, v := range []string{"deployment", "replicationcontroller"} {
+	want := []string{"deployment", "replicationcontroller", "statefulset", "rabbitmqcluster", "indexed"}
+	if got["external"] != "" {
+		// A spec with an external broker: no broker of jobwq's.
+		want = []string{"external", "indexed"}
+	}
+	for _, v := range want {
 		if got[v] == "" {
 			t.Errorf("%s has no overlays/%s", dir, v)
 		}

@@ -20,7 +20,7 @@ import (
 // The tools below judge what jobwq renders in-process, without the API
 // server: kubectl's kustomize, kube-score and jobwq's own policy.
 
-var renderSpecs = []string{"../../examples/fruits", "../render/testdata/full/workqueue.yaml"}
+var renderSpecs = []string{"../../examples/fruits", "../render/testdata/full/workqueue.yaml", "../render/testdata/pods/workqueue.yaml", "../render/testdata/external/workqueue.yaml"}
 
 func renderSpec(t testing.TB, path string) *render.Rendered {
 	t.Helper()
@@ -40,12 +40,13 @@ func TestBuildMatchesKubectl(t *testing.T) {
 		t.Fatal("kubectl is required: render must match its embedded kustomize")
 	}
 	for _, s := range renderSpecs {
-		files := renderSpec(t, s).Files
+		r := renderSpec(t, s)
+		files := r.Files
 		dir := filepath.Join(t.TempDir(), "tree")
 		if err := kustree.Write(dir, files); err != nil {
 			t.Fatal(err)
 		}
-		for _, v := range render.Variants {
+		for _, v := range render.VariantsOf(r.Spec) {
 			t.Run(filepath.Base(s)+"/"+v, func(t *testing.T) {
 				want, err := exec.Command(kubectl, "kustomize", filepath.Join(dir, "overlays", v)).Output()
 				if err != nil {
@@ -73,8 +74,9 @@ func TestBuildMatchesKubectl(t *testing.T) {
 // TestOverlaysCarryNamespaceAndLabels: the spec's namespace and labels reach
 // every object of every variant, the overlay's broker workload included.
 func TestOverlaysCarryNamespaceAndLabels(t *testing.T) {
-	files := renderSpec(t, "../render/testdata/full/workqueue.yaml").Files
-	for _, v := range render.Variants {
+	r := renderSpec(t, "../render/testdata/full/workqueue.yaml")
+	files := r.Files
+	for _, v := range render.VariantsOf(r.Spec) {
 		out, err := kustree.Build(files, "overlays/"+v)
 		if err != nil {
 			t.Fatal(err)
@@ -102,8 +104,9 @@ func TestOverlaysCarryNamespaceAndLabels(t *testing.T) {
 func TestKubeScoreNoCritical(t *testing.T) {
 	bin := kubetest.KubeScore(t)
 	for _, s := range renderSpecs {
-		files := renderSpec(t, s).Files
-		for _, v := range render.Variants {
+		r := renderSpec(t, s)
+		files := r.Files
+		for _, v := range render.VariantsOf(r.Spec) {
 			t.Run(filepath.Base(s)+"/"+v, func(t *testing.T) {
 				out, err := kustree.Build(files, "overlays/"+v)
 				if err != nil {
@@ -145,7 +148,7 @@ func TestRenderedOutputPassesPolicy(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, variant := range render.Variants {
+		for _, variant := range render.VariantsOf(r.Spec) {
 			t.Run(filepath.Base(ex)+"/"+variant, func(t *testing.T) {
 				out, err := kustree.Build(r.Files, "overlays/"+variant)
 				if err != nil {
@@ -155,10 +158,17 @@ func TestRenderedOutputPassesPolicy(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				// The queue variants have a broker, its Service and policies,
-				// the Jobs and the items; the indexed one the items, its Job
-				// and a policy.
-				if want := map[bool]int{true: 3, false: 8}[variant == "indexed"]; len(rs) < want {
+				// The bundled variants have a broker, its Service and
+				// policies, the Jobs and the items; rabbitmqcluster the
+				// RabbitmqCluster and its PodDisruptionBudget, the Jobs, two
+				// policies and the items;
+				// external the same without a broker; the indexed one the
+				// items, its Job and a policy.
+				want := map[string]int{"rabbitmqcluster": 7, "external": 5, "indexed": 3}[variant]
+				if want == 0 {
+					want = 8
+				}
+				if len(rs) < want {
 					t.Errorf("only %d objects checked, want at least %d", len(rs), want)
 				}
 				for _, f := range policy.Findings(rs) {

@@ -17,7 +17,7 @@ import (
 // FuzzRender: every spec that validates also renders, and every file of
 // the rendered tree parses back as YAML.
 func FuzzRender(f *testing.F) {
-	for _, p := range []string{"../../examples/fruits/workqueue.yaml"} {
+	for _, p := range []string{"../../examples/fruits/workqueue.yaml", "../../examples/gpu/workqueue.yaml", "../../examples/external-broker/workqueue.yaml"} {
 		if b, err := os.ReadFile(p); err == nil {
 			f.Add(b)
 		}

@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"sync"
@@ -21,6 +22,8 @@ import (
 	"cuelang.org/go/cue/load"
 	cueyaml "cuelang.org/go/encoding/yaml"
 	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	"sigs.k8s.io/yaml"
 
 	jobwqcue "github.com/jobwq/jobwq/cue"
@@ -29,11 +32,25 @@ import (
 	"github.com/jobwq/jobwq/internal/spec"
 )
 
-// Variants are the broker workloads jobwq emits, one overlay each.
-var Variants = []string{"deployment", "replicationcontroller", "statefulset", "indexed"}
+// Variants are every variant jobwq knows, one overlay each. A build
+// writes those of VariantsOf its spec.
+var Variants = []string{"deployment", "replicationcontroller", "statefulset", "rabbitmqcluster", "external", "indexed"}
 
 // QueueVariants are the variants with a broker, a queue and a seeder.
-var QueueVariants = Variants[:3]
+var QueueVariants = Variants[:5]
+
+// BundledVariants are the variants whose broker jobwq renders itself.
+var BundledVariants = Variants[:3]
+
+// VariantsOf are the variants a build of w writes: with an external
+// broker, that one and indexed; otherwise the bundled brokers, the
+// operator's and indexed.
+func VariantsOf(w *spec.WorkQueue) []string {
+	if w.Spec.Broker.External != nil {
+		return []string{"external", "indexed"}
+	}
+	return []string{"deployment", "replicationcontroller", "statefulset", "rabbitmqcluster", "indexed"}
+}
 
 // Files is a kustomize tree: slash-separated paths relative to the output
 // directory, mapped to their contents.
@@ -53,27 +70,38 @@ type input struct {
 	} `json:"items"`
 	Queue  spec.Queue `json:"queue"`
 	Worker struct {
-		Image                   string         `json:"image"`
-		Command                 []string       `json:"command"`
-		Parallelism             int            `json:"parallelism"`
-		ItemsPerPod             int            `json:"itemsPerPod"`
-		Completions             int            `json:"completions"`
-		BackoffLimitPerIndex    int            `json:"backoffLimitPerIndex"`
-		MaxFailedIndexes        *int           `json:"maxFailedIndexes,omitempty"`
-		TimeoutSeconds          int64          `json:"timeoutSeconds"`
-		WaitSeconds             int64          `json:"waitSeconds"`
-		ActiveDeadlineSeconds   int64          `json:"activeDeadlineSeconds"`
-		TTLSecondsAfterFinished int64          `json:"ttlSecondsAfterFinished"`
-		BackoffLimit            int            `json:"backoffLimit"`
-		Env                     []spec.EnvVar  `json:"env"`
-		Resources               spec.Resources `json:"resources"`
+		Image                   string             `json:"image"`
+		Command                 []string           `json:"command"`
+		Parallelism             int                `json:"parallelism"`
+		ItemsPerPod             int                `json:"itemsPerPod"`
+		Completions             int                `json:"completions"`
+		BackoffLimitPerIndex    int                `json:"backoffLimitPerIndex"`
+		MaxFailedIndexes        *int               `json:"maxFailedIndexes,omitempty"`
+		TimeoutSeconds          int64              `json:"timeoutSeconds"`
+		WaitSeconds             int64              `json:"waitSeconds"`
+		ActiveDeadlineSeconds   int64              `json:"activeDeadlineSeconds"`
+		TTLSecondsAfterFinished int64              `json:"ttlSecondsAfterFinished"`
+		BackoffLimit            int                `json:"backoffLimit"`
+		Env                     []spec.EnvVar      `json:"env"`
+		Resources               spec.Resources     `json:"resources"`
+		Pod                     pod                `json:"pod"`
+		Volumes                 []spec.Volume      `json:"volumes"`
+		VolumeMounts            []spec.VolumeMount `json:"volumeMounts"`
 	} `json:"worker"`
+	Seeder struct {
+		Pod pod `json:"pod"`
+	} `json:"seeder"`
 	Broker struct {
 		Image             string         `json:"image"`
 		CredentialsSecret string         `json:"credentialsSecret"`
 		Resources         spec.Resources `json:"resources"`
 		Storage           spec.Storage   `json:"storage"`
+		Pod               pod            `json:"pod"`
+		Replicas          int            `json:"replicas"`
+		External          *external      `json:"external,omitempty"`
+		Config            brokerConfig   `json:"config"`
 	} `json:"broker"`
+	Kueue           *spec.Kueue `json:"kueue,omitempty"`
 	Runner          spec.Runner `json:"runner"`
 	ImagePullPolicy string      `json:"imagePullPolicy,omitempty"`
 	ExitCodes       struct {
@@ -115,6 +143,17 @@ func Tree(w *spec.WorkQueue, set *items.Set) (Files, error) {
 			docs = append([]byte("# "+header+"\n"), docs...)
 		}
 		files[path] = docs
+	}
+	texts, err := v.LookupPath(cue.ParsePath("textFiles")).Fields()
+	if err != nil {
+		return nil, fmt.Errorf("render templates: %w", err)
+	}
+	for texts.Next() {
+		text, err := texts.Value().String()
+		if err != nil {
+			return nil, fmt.Errorf("render %s: %w", texts.Selector().Unquoted(), err)
+		}
+		files[texts.Selector().Unquoted()] = []byte(text)
 	}
 	for i, name := range set.ChunkNames() {
 		files["base/items/"+name+".txt"] = set.Chunks[i]
@@ -180,13 +219,139 @@ func newInput(w *spec.WorkQueue, set *items.Set) (*input, error) {
 	if in.Worker.Env == nil {
 		in.Worker.Env = []spec.EnvVar{}
 	}
-	in.Worker.Resources = wk.Resources
+	in.Worker.Resources = requestsFromLimits(wk.Resources)
 	b := w.Spec.Broker
 	in.Broker.Image = b.Image
 	in.Broker.CredentialsSecret = w.CredentialsSecret()
-	in.Broker.Resources = b.Resources
+	in.Broker.Resources = requestsFromLimits(b.Resources)
 	in.Broker.Storage = b.Storage
+	in.Worker.Pod = podOf(wk.PodOptions)
+	in.Worker.Volumes = orNone(wk.Volumes)
+	in.Worker.VolumeMounts = orNone(wk.VolumeMounts)
+	in.Seeder.Pod = podOf(w.Spec.Seeder)
+	in.Broker.Pod = podOf(b.PodOptions)
+	in.Kueue = w.Spec.Kueue
+	in.Broker.Replicas = b.Replicas
+	if e := b.External; e != nil {
+		in.Broker.External = &external{Host: e.Host, Port: e.BrokerPort(), Vhost: e.Vhost, TLS: e.TLS, CIDRs: e.CIDRs}
+		if len(e.CIDRs) == 0 {
+			in.Broker.External.CIDRs = []string{"0.0.0.0/0", "::/0"}
+		}
+	}
+	cfg, err := brokerConfigOf(b)
+	if err != nil {
+		return nil, err
+	}
+	in.Broker.Config = cfg
 	return in, nil
+}
+
+// external is spec.broker.external with its defaults filled in.
+type external struct {
+	Host  string   `json:"host"`
+	Port  int      `json:"port"`
+	Vhost string   `json:"vhost,omitempty"`
+	TLS   bool     `json:"tls"`
+	CIDRs []string `json:"cidrs"`
+}
+
+// brokerConfig holds the broker settings derived from its resources.
+type brokerConfig struct {
+	MemoryHighWatermarkBytes int64 `json:"memoryHighWatermarkBytes"`
+	DiskFreeLimitBytes       int64 `json:"diskFreeLimitBytes"`
+}
+
+// Fractions of the memory limit and of the volume behind the broker's
+// alarms. RabbitMQ's production guidance keeps the memory watermark well
+// below what the container may use (the Erlang VM allocates beyond what it
+// accounts for, and garbage collection can briefly double a process), and
+// its default disk limit, 50 MB, is too little for a volume of gigabytes.
+const (
+	memoryWatermarkFraction = 0.6
+	diskFreeFraction        = 0.1
+	minDiskFreeBytes        = 48 << 20
+)
+
+func brokerConfigOf(b spec.Broker) (brokerConfig, error) {
+	mem, err := resource.ParseQuantity(string(b.Resources.Limits["memory"]))
+	if err != nil {
+		return brokerConfig{}, fmt.Errorf("spec.broker.resources.limits.memory: %w", err)
+	}
+	size, err := resource.ParseQuantity(string(b.Storage.Size))
+	if err != nil {
+		return brokerConfig{}, fmt.Errorf("spec.broker.storage.size: %w", err)
+	}
+	return brokerConfig{
+		MemoryHighWatermarkBytes: int64(float64(mem.Value()) * memoryWatermarkFraction),
+		DiskFreeLimitBytes:       DiskFreeLimit(size.Value()),
+	}, nil
+}
+
+// DiskFreeLimit is the broker's disk_free_limit for a volume of size
+// bytes: a tenth of it, at least 48 MiB, at most half of it.
+func DiskFreeLimit(size int64) int64 {
+	return min(max(int64(float64(size)*diskFreeFraction), minDiskFreeBytes), size/2)
+}
+
+// pod is a component's pod options as the templates take them: fields of
+// the PodSpec, and the pod template's labels and annotations.
+type pod struct {
+	Spec        podSpec           `json:"spec"`
+	Labels      map[string]string `json:"labels"`
+	Annotations map[string]string `json:"annotations"`
+}
+
+// podSpec holds the PodSpec fields a spec may set, under their PodSpec
+// names; unset ones are left out of the pod.
+type podSpec struct {
+	NodeSelector              map[string]string                 `json:"nodeSelector,omitempty"`
+	Tolerations               []corev1.Toleration               `json:"tolerations,omitempty"`
+	Affinity                  *corev1.Affinity                  `json:"affinity,omitempty"`
+	TopologySpreadConstraints []corev1.TopologySpreadConstraint `json:"topologySpreadConstraints,omitempty"`
+	PriorityClassName         string                            `json:"priorityClassName,omitempty"`
+	ImagePullSecrets          []corev1.LocalObjectReference     `json:"imagePullSecrets,omitempty"`
+	ServiceAccountName        string                            `json:"serviceAccountName,omitempty"`
+}
+
+func podOf(o spec.PodOptions) pod {
+	return pod{
+		Spec: podSpec{
+			NodeSelector:              o.NodeSelector,
+			Tolerations:               o.Tolerations,
+			Affinity:                  o.Affinity,
+			TopologySpreadConstraints: o.TopologySpreadConstraints,
+			PriorityClassName:         o.PriorityClassName,
+			ImagePullSecrets:          o.ImagePullSecrets,
+			ServiceAccountName:        o.ServiceAccountName,
+		},
+		Labels:      orEmpty(o.PodLabels),
+		Annotations: orEmpty(o.PodAnnotations),
+	}
+}
+
+// requestsFromLimits writes out the request of every resource given only
+// a limit (an extended resource such as nvidia.com/gpu, which is never
+// overcommitted). Kubernetes would default it for a pod, but not in a
+// Job's pod template, and Kueue admits Jobs by their templates' requests.
+func requestsFromLimits(r spec.Resources) spec.Resources {
+	out := spec.Resources{Requests: maps.Clone(r.Requests), Limits: r.Limits}
+	if out.Requests == nil {
+		out.Requests = map[string]spec.Quantity{}
+	}
+	for name, q := range r.Limits {
+		if _, ok := out.Requests[name]; !ok {
+			out.Requests[name] = q
+		}
+	}
+	return out
+}
+
+// orNone makes a nil list an empty one: the templates concatenate lists.
+func orNone[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
 }
 
 // Completions is how many pods a run's worker Job needs to succeed: one
@@ -342,6 +507,8 @@ const (
 	seedJobFile    = "base/seed-job.yaml"
 	workJobFile    = "base/work-job.yaml"
 	indexedJobFile = "overlays/indexed/indexed-job.yaml"
+	// The external variant's Jobs, seeder first.
+	externalJobsFile = "overlays/external/jobs.yaml"
 )
 
 // IndexedJob returns the indexed variant's Job as rendered.
@@ -357,6 +524,19 @@ func (r *Rendered) IndexedJob() (*batchv1.Job, error) {
 // adds the item ConfigMaps' hashes to their names).
 func (r *Rendered) Jobs() (seed, work *batchv1.Job, err error) {
 	seed, work = &batchv1.Job{}, &batchv1.Job{}
+	if b, ok := r.Files[externalJobsFile]; ok {
+		// A spec with an external broker has one file of both Jobs.
+		docs := bytes.SplitN(b, []byte("\n---\n"), 2)
+		if len(docs) != 2 {
+			return nil, nil, fmt.Errorf("read rendered %s: want the seeding and the worker Job", externalJobsFile)
+		}
+		for i, job := range []*batchv1.Job{seed, work} {
+			if err := yaml.UnmarshalStrict(docs[i], job); err != nil {
+				return nil, nil, fmt.Errorf("read rendered %s: %w", externalJobsFile, err)
+			}
+		}
+		return seed, work, nil
+	}
 	for file, job := range map[string]*batchv1.Job{seedJobFile: seed, workJobFile: work} {
 		if err := yaml.UnmarshalStrict(r.Files[file], job); err != nil {
 			return nil, nil, fmt.Errorf("read rendered %s: %w", file, err)

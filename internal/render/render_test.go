@@ -33,15 +33,23 @@ func loadSpec(t testing.TB, path string) (*spec.WorkQueue, *items.Set) {
 	return w, set
 }
 
-// TestTreeGolden renders a spec that sets every optional field and compares
-// the tree with testdata/full/golden (refresh with -update).
+// TestTreeGolden renders specs that set every optional field (full: the
+// queue and broker; pods: the pod options, an extended resource and Kueue;
+// external: a broker the team runs) and compares each tree with
+// testdata/<case>/golden (refresh with -update).
 func TestTreeGolden(t *testing.T) {
-	w, set := loadSpec(t, "testdata/full/workqueue.yaml")
+	for _, c := range []string{"full", "pods", "external"} {
+		t.Run(c, func(t *testing.T) { treeGolden(t, c) })
+	}
+}
+
+func treeGolden(t *testing.T, c string) {
+	w, set := loadSpec(t, filepath.Join("testdata", c, "workqueue.yaml"))
 	files, err := Tree(w, set)
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden := filepath.Join("testdata", "full", "golden")
+	golden := filepath.Join("testdata", c, "golden")
 	if *update {
 		if err := os.RemoveAll(golden); err != nil {
 			t.Fatal(err)
@@ -192,5 +200,88 @@ func TestRunID(t *testing.T) {
 	w.Spec.Worker.Parallelism = 99
 	if got := id(w); got != ref {
 		t.Errorf("changing parallelism changed run id %s to %s; a Job may change parallelism in place", ref, got)
+	}
+}
+
+// TestBrokerConfig: the broker's alarms follow its memory limit and its
+// volume, as the generated rabbitmq.conf states them.
+func TestBrokerConfig(t *testing.T) {
+	const gi = 1 << 30
+	for _, tt := range []struct {
+		name            string
+		memory, storage spec.Quantity
+		watermark, disk int64
+	}{
+		{"defaults", "1Gi", "1Gi", 644245094, gi / 10},
+		{"large volume", "4Gi", "100Gi", 2576980377, 10 * gi},
+		{"small volume: at least 48 MiB", "512Mi", "200Mi", 322122547, 48 << 20},
+		{"tiny volume: at most half", "512Mi", "64Mi", 322122547, 32 << 20},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			b := spec.Broker{
+				Resources: spec.Resources{Limits: map[string]spec.Quantity{"memory": tt.memory}},
+				Storage:   spec.Storage{Size: tt.storage},
+			}
+			got, err := brokerConfigOf(b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(brokerConfig{tt.watermark, tt.disk}, got); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
+	}
+	w, set := loadSpec(t, "testdata/full/workqueue.yaml")
+	files, err := Tree(w, set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf := string(files["base/rabbitmq.conf"])
+	for _, want := range []string{
+		"\nconsumer_timeout = 150000\n",                     // timeout 90s + 60s
+		"\nvm_memory_high_watermark.absolute = 644245094\n", // 60% of the 1Gi default
+		"\ndisk_free_limit.absolute = 1073741824\n",         // a tenth of 10Gi
+	} {
+		if !strings.Contains(conf, want) {
+			t.Errorf("rabbitmq.conf lacks %q:\n%s", strings.TrimSpace(want), conf)
+		}
+	}
+}
+
+// TestExternalJobs: a spec with an external broker has no base Jobs, and
+// Jobs reads them from the external overlay (what jobwq run --local and
+// jobwq status use), pointed at the external broker.
+func TestExternalJobs(t *testing.T) {
+	w, set := loadSpec(t, "testdata/external/workqueue.yaml")
+	files, err := Tree(w, set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &Rendered{Spec: w, Items: set, Files: files}
+	seed, work, err := r.Jobs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if seed.Spec.Template.Spec.Containers[0].Name != "seed" || work.Spec.Template.Spec.Containers[0].Name != "worker" {
+		t.Fatalf("Jobs() = %s, %s", seed.Name, work.Name)
+	}
+	env := map[string]string{}
+	for _, e := range work.Spec.Template.Spec.Containers[0].Env {
+		env[e.Name] = e.Value
+	}
+	want := map[string]string{"BROKER_HOST": "rabbitmq.messaging.svc.cluster.local", "BROKER_PORT": "5671", "BROKER_VHOST": "finance", "BROKER_TLS": "true", "BROKER_USERNAME": "", "BROKER_PASSWORD": ""}
+	if diff := cmp.Diff(want, env); diff != "" {
+		t.Errorf("worker env (-want +got):\n%s", diff)
+	}
+	if got := VariantsOf(w); !slices.Equal(got, []string{"external", "indexed"}) {
+		t.Errorf("VariantsOf = %v", got)
+	}
+	for p := range files {
+		if strings.HasPrefix(p, "overlays/") && !strings.HasPrefix(p, "overlays/external/") && !strings.HasPrefix(p, "overlays/indexed/") {
+			t.Errorf("an external broker's tree has %s", p)
+		}
+		if p == "base/rabbitmq.conf" || p == "base/kustomization.yaml" {
+			t.Errorf("an external broker's tree has %s", p)
+		}
 	}
 }

@@ -16,7 +16,7 @@ type BrokerFlags struct {
 
 // Register adds --broker-url to cmd.
 func (f *BrokerFlags) Register(cmd *cobra.Command) {
-	cmd.Flags().StringVar(&f.url, "broker-url", "", "broker URL (default: $BROKER_URL, or $BROKER_HOST with $BROKER_PORT, $BROKER_VHOST, $BROKER_USERNAME, $BROKER_PASSWORD, or "+broker.DefaultURL+")")
+	cmd.Flags().StringVar(&f.url, "broker-url", "", "broker URL (default: $BROKER_URL, or $BROKER_HOST with $BROKER_PORT, $BROKER_VHOST, $BROKER_USERNAME, $BROKER_PASSWORD, $BROKER_TLS, or "+broker.DefaultURL+")")
 }
 
 // Config is the broker the flags and environment name.
@@ -30,6 +30,7 @@ func (f *BrokerFlags) Config() (broker.Config, error) {
 // BrokerEnvDoc says where the broker commands find the broker, for their
 // help.
 const BrokerEnvDoc = `The broker is --broker-url, or $BROKER_URL, or $BROKER_HOST with
-$BROKER_PORT (5672), $BROKER_VHOST (/), $BROKER_USERNAME and
-$BROKER_PASSWORD (the rendered manifests set these, the credentials from the
-broker's Secret), or else ` + broker.DefaultURL + `.`
+$BROKER_PORT (5672, or 5671 with TLS), $BROKER_VHOST (/), $BROKER_USERNAME,
+$BROKER_PASSWORD and $BROKER_TLS (true: amqps, the certificate checked
+against the system's roots) (the rendered manifests set these, the
+credentials from the broker's Secret), or else ` + broker.DefaultURL + `.`

@@ -115,6 +115,7 @@ func newSeedCmd() *cobra.Command {
 	cmd.Flags().StringVar(&q.Name, "queue", os.Getenv("QUEUE"), "queue to seed (default $QUEUE)")
 	cmd.Flags().StringVar(&q.Type, "queue-type", "quorum", "queue type if it must be declared: quorum or classic")
 	cmd.Flags().IntVar(&q.DeliveryLimit, "delivery-limit", 3, "deliveries of one item before it is dead-lettered (quorum queues)")
+	cmd.Flags().IntVar(&q.GroupSize, "quorum-group-size", 0, "broker nodes a quorum queue's replicas are spread over (x-quorum-initial-group-size; 0: the broker's default)")
 	cmd.Flags().StringVar(&itemsArg, "items", "", `items: a file, a directory of chunk files, or "-" for stdin`)
 	cmd.Flags().StringVar(&digest, "digest", "", "refuse (exit 2) unless the items' digest is this one (the Job passes the one jobwq build computed)")
 	cmd.Flags().IntVar(&window, "window", broker.DefaultWindow, "publishes awaiting their confirm at once")

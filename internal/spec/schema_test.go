@@ -38,6 +38,15 @@ func compareShape(t *testing.T, path string, v cue.Value, typ reflect.Type) {
 		}
 		goFields := map[string]reflect.Type{}
 		for f := range typ.Fields() {
+			if f.Anonymous && f.Tag.Get("json") == "" {
+				// An embedded struct's fields are its parent's, as in
+				// encoding/json.
+				for ef := range f.Type.Fields() {
+					name, _, _ := strings.Cut(ef.Tag.Get("json"), ",")
+					goFields[name] = ef.Type
+				}
+				continue
+			}
 			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
 			if name == "" || name == "-" || !f.IsExported() {
 				continue
@@ -74,7 +83,7 @@ func compareShape(t *testing.T, path string, v cue.Value, typ reflect.Type) {
 		if kind&cue.StringKind == 0 {
 			t.Errorf("%s: Go has a string, the schema %v", path, kind)
 		}
-	case typ.Kind() == reflect.Int:
+	case typ.Kind() == reflect.Int || typ.Kind() == reflect.Int32 || typ.Kind() == reflect.Int64:
 		if kind&cue.IntKind == 0 {
 			t.Errorf("%s: Go has an int, the schema %v", path, kind)
 		}

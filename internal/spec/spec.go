@@ -69,6 +69,9 @@ type Spec struct {
 	Worker    Worker   `json:"worker"`
 	Broker    Broker   `json:"broker"`
 	Runner    Runner   `json:"runner"`
+	// Seeder is the seeding Job's pod options.
+	Seeder PodOptions `json:"seeder"`
+	Kueue  *Kueue     `json:"kueue,omitempty"`
 	// ImagePullPolicy is every container's; empty leaves the field out.
 	ImagePullPolicy string `json:"imagePullPolicy,omitempty"`
 }
@@ -97,6 +100,9 @@ type Worker struct {
 	BackoffLimit         *int      `json:"backoffLimit,omitempty"`
 	Env                  []EnvVar  `json:"env,omitempty"`
 	Resources            Resources `json:"resources"`
+	PodOptions
+	Volumes      []Volume      `json:"volumes,omitempty"`
+	VolumeMounts []VolumeMount `json:"volumeMounts,omitempty"`
 }
 
 // Broker is the RabbitMQ jobwq renders for the run.
@@ -105,6 +111,10 @@ type Broker struct {
 	CredentialsSecret string    `json:"credentialsSecret,omitempty"`
 	Resources         Resources `json:"resources"`
 	Storage           Storage   `json:"storage"`
+	// Replicas is the rabbitmqcluster variant's node count.
+	Replicas int       `json:"replicas"`
+	External *External `json:"external,omitempty"`
+	PodOptions
 }
 
 // Storage is the broker's volume (the statefulset variant's claim, the
@@ -372,6 +382,7 @@ func checkCrossField(v cue.Value, w *WorkQueue) error {
 	errs = append(errs, checkDurations(v, w)...)
 	errs = append(errs, checkResources(v, "spec.worker.resources", w.Spec.Worker.Resources)...)
 	errs = append(errs, checkResources(v, "spec.broker.resources", w.Spec.Broker.Resources)...)
+	errs = append(errs, checkPods(v, w)...)
 	if q, err := resource.ParseQuantity(string(w.Spec.Broker.Storage.Size)); err != nil || q.Sign() <= 0 {
 		errs = append(errs, position.Errorf(posOf(v, "spec.broker.storage.size"), "spec.broker.storage.size", "must be a positive quantity such as 1Gi"))
 	}
@@ -437,6 +448,9 @@ func checkResources(v cue.Value, path string, r Resources) position.Errors {
 		return q, true
 	}
 	for _, name := range slices.Sorted(maps.Keys(r.Requests)) {
+		if _, ok := r.Limits[name]; !ok {
+			continue // checkExtended reports a missing limit
+		}
 		req, ok := parse("requests", name, r.Requests[name])
 		lim, ok2 := parse("limits", name, r.Limits[name])
 		if ok && ok2 && req.Cmp(lim) > 0 {

@@ -286,6 +286,12 @@ func article(kind string) string {
 func unknownField(schema cue.Value, segs []string) ([]string, string) {
 	v := schema
 	for i, s := range segs {
+		if isIndex(s) && v.IncompleteKind() == cue.ListKind {
+			// Allows says nothing of list elements: every one is the
+			// list's element type.
+			v = v.LookupPath(cue.MakePath(cue.AnyIndex))
+			continue
+		}
 		sel := selector(v, s)
 		if !v.Allows(sel) {
 			name := sel.Unquoted()
@@ -303,7 +309,12 @@ func unknownField(schema cue.Value, segs []string) ([]string, string) {
 			}
 			return segs[:i+1], msg
 		}
-		v = v.LookupPath(cue.MakePath(sel))
+		next := v.LookupPath(cue.MakePath(sel))
+		if !next.Exists() && sel.ConstraintType() == 0 {
+			// An optional field is found only by asking for one.
+			next = v.LookupPath(cue.MakePath(sel.Optional()))
+		}
+		v = next
 	}
 	return segs, "field not allowed"
 }
