@@ -112,9 +112,22 @@ func Work(ctx context.Context, conn *amqp.Connection, opts WorkOptions) error {
 		return err
 	}
 	defer closeChannel(ch)
-	s, _, err := readSeal(conn, opts.Queue)
-	if err != nil {
-		return workErr(BrokerError, "%w", err)
+	// What the seal says (how many items) matters only to a worker that
+	// finds nothing to take: most take an item at once, and reading the
+	// seal costs them five round trips.
+	var (
+		s      seal
+		sealed bool
+	)
+	readSealOnce := func() (seal, error) {
+		if !sealed {
+			got, _, err := readSeal(conn, opts.Queue)
+			if err != nil {
+				return seal{}, workErr(BrokerError, "%w", err)
+			}
+			s, sealed = got, true
+		}
+		return s, nil
 	}
 	// One unacknowledged delivery at most: this worker handles one item
 	// at a time.
@@ -131,7 +144,7 @@ func Work(ctx context.Context, conn *amqp.Connection, opts WorkOptions) error {
 	}
 	per := max(opts.PerPod, 1)
 	for n := 1; ; n++ {
-		d, err := waitForItem(ctx, conn, deliveries, closed, s, deadline, opts)
+		d, err := waitForItem(ctx, conn, deliveries, closed, readSealOnce, deadline, opts)
 		if err != nil || d == nil {
 			if d == nil && err == nil && n > 1 {
 				opts.Logf("did %d items; the run is complete", n-1)
@@ -216,7 +229,7 @@ func process(ctx context.Context, ch *amqp.Channel, closed <-chan *amqp.Error, d
 
 // waitForItem returns the first delivery, or nil when the run turns out
 // complete (nil error), or the error that ends the wait.
-func waitForItem(ctx context.Context, conn *amqp.Connection, deliveries <-chan amqp.Delivery, closed <-chan *amqp.Error, s seal, deadline time.Time, opts WorkOptions) (*amqp.Delivery, error) {
+func waitForItem(ctx context.Context, conn *amqp.Connection, deliveries <-chan amqp.Delivery, closed <-chan *amqp.Error, sealOf func() (seal, error), deadline time.Time, opts WorkOptions) (*amqp.Delivery, error) {
 	timer := time.NewTimer(time.Until(deadline))
 	defer timer.Stop()
 	// Most workers get an item at once; the ledger is read only by those
@@ -226,6 +239,7 @@ func waitForItem(ctx context.Context, conn *amqp.Connection, deliveries <-chan a
 	ledgerCtx, stopLedger := context.WithCancel(ctx)
 	defer stopLedger()
 	var (
+		s        seal
 		ledger   *ledgerReader
 		complete <-chan struct{}
 		deadTick <-chan time.Time
@@ -238,6 +252,10 @@ func waitForItem(ctx context.Context, conn *amqp.Connection, deliveries <-chan a
 			}
 			return &m, nil
 		case <-check.C:
+			var err error
+			if s, err = sealOf(); err != nil {
+				return nil, err
+			}
 			l, err := readLedger(ledgerCtx, conn, opts.Queue, s.Count)
 			if err != nil {
 				return nil, workErr(BrokerError, "%w", err)
