@@ -352,7 +352,8 @@ func resourceMap(x any) {
 // JSON Schema the $ref's additionalProperties: false would refuse the
 // node's own fields and the node's would refuse the definition's, so the
 // definition's properties and required fields are copied into the node
-// and the $ref goes.
+// and the $ref goes. A field both have keeps the node's schema, which is
+// the more specific one (in #WorkQueue none is in both).
 func embed(x any, defs map[string]any) {
 	switch x := x.(type) {
 	case []any:
