@@ -37,7 +37,7 @@ func moreProblems(p *parsed, schema cue.Value) position.Errors {
 			if err != nil {
 				continue
 			}
-			child := append(slices.Clone(segs), name)
+			child := append(slices.Clone(segs), pathLabel(name))
 			sel := cue.Str(name)
 			if v.IncompleteKind() != cue.StructKind {
 				continue

@@ -8,6 +8,8 @@ import (
 	"cuelang.org/go/cue"
 	"cuelang.org/go/cue/cuecontext"
 	"cuelang.org/go/encoding/jsonschema"
+
+	"github.com/jobwq/jobwq/schemas"
 )
 
 // JSONSchema exports #WorkQueue as JSON Schema (draft 2020-12) for editors.
@@ -38,7 +40,11 @@ func JSONSchema() ([]byte, error) {
 	if !ok {
 		return nil, fmt.Errorf("export JSON Schema: not an object")
 	}
-	m = tidy(m, orig, defaults)
+	rn, err := resourceNameSchema(ctx)
+	if err != nil {
+		return nil, err
+	}
+	m = tidy(m, orig, defaults, rn)
 	m["$id"] = "https://jobwq.dev/schemas/workqueue.schema.json"
 	m["title"] = "jobwq WorkQueue"
 	var buf bytes.Buffer
@@ -68,6 +74,28 @@ func generate(ctx *cue.Context, s *cue.Value) (map[string]any, error) {
 	var m map[string]any
 	if err := ctx.BuildExpr(expr).Decode(&m); err != nil {
 		return nil, fmt.Errorf("export JSON Schema: %w", err)
+	}
+	return m, nil
+}
+
+// resourceNameSchema is CUE's export of #ResourceName, which the export of
+// #WorkQueue leaves out: it only ever constrains labels.
+func resourceNameSchema(ctx *cue.Context) (map[string]any, error) {
+	src, err := schemas.FS.ReadFile("workqueue.cue")
+	if err != nil {
+		return nil, fmt.Errorf("read embedded schema: %w", err)
+	}
+	v := ctx.CompileBytes(src, cue.Filename("schemas/workqueue.cue")).LookupPath(cue.ParsePath("#ResourceName"))
+	if err := v.Err(); err != nil {
+		return nil, fmt.Errorf("compile #ResourceName: %w", err)
+	}
+	expr, err := jsonschema.Generate(v, nil)
+	if err != nil {
+		return nil, fmt.Errorf("export #ResourceName: %w", err)
+	}
+	var m map[string]any
+	if err := ctx.BuildExpr(expr).Decode(&m); err != nil {
+		return nil, fmt.Errorf("export #ResourceName: %w", err)
 	}
 	return m, nil
 }

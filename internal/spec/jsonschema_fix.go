@@ -122,9 +122,24 @@ func collectDefaults(v cue.Value, path []string, out map[string]any) {
 // Which fields are required comes from orig, the export of the schema with
 // its defaults: without them, a struct whose fields all have defaults
 // would look required.
-func tidy(root, orig map[string]any, defaults map[string]any) map[string]any {
+//
+// resourceName is the export of #ResourceName: the generator writes a
+// map keyed by it (requests: [#ResourceName]: #Quantity) as an object that
+// takes anything, so tidy says it with propertyNames.
+func tidy(root, orig, defaults, resourceName map[string]any) map[string]any {
 	sameRequired(root, orig)
 	defs, _ := root["$defs"].(map[string]any)
+	if defs == nil {
+		defs = map[string]any{}
+		root["$defs"] = defs
+	}
+	rnDefs, _ := resourceName["$defs"].(map[string]any)
+	for k, v := range rnDefs {
+		defs[k] = v
+	}
+	delete(resourceName, "$defs")
+	delete(resourceName, "$schema")
+	defs["ResourceName"] = resourceName
 	for _, k := range slices.Sorted(maps.Keys(defs)) {
 		if !strings.HasPrefix(k, "#") {
 			continue
@@ -145,6 +160,10 @@ func tidy(root, orig map[string]any, defaults map[string]any) map[string]any {
 		delete(defs, k)
 	}
 	out := tidyNode(root).(map[string]any)
+	outDefs, _ := out["$defs"].(map[string]any)
+	resourceMap(outDefs["Resources"])
+	resourceMaps(out)
+	embed(out, outDefs)
 	for path, d := range defaults {
 		segs := strings.Split(path, ".")
 		if node := propertyAt(out, segs); node != nil {
@@ -238,15 +257,6 @@ func propertyAt(root map[string]any, path []string) map[string]any {
 	node := root
 	for _, p := range path {
 		props, _ := node["properties"].(map[string]any)
-		if props[p] == true {
-			// A field the schema leaves open (cpu: *"100m" | _) gets
-			// what the generator could not say about it.
-			props[p] = map[string]any{}
-			if parent := node; parent["additionalProperties"] == false && (path[len(path)-1] == p) {
-				props[p].(map[string]any)["description"] = "A Kubernetes quantity, such as 500m or 1Gi."
-				props[p].(map[string]any)["$ref"] = "#/$defs/Quantity"
-			}
-		}
 		next, _ := props[p].(map[string]any)
 		if next == nil {
 			return nil
@@ -292,4 +302,109 @@ func sameRequired(x, orig any) {
 			sameRequired(x[i], o[i])
 		}
 	}
+}
+
+// resourceMaps finds the nodes under x that refer to #Resources and
+// gives them resourceMap.
+func resourceMaps(x any) {
+	switch x := x.(type) {
+	case []any:
+		for _, v := range x {
+			resourceMaps(v)
+		}
+	case map[string]any:
+		for _, v := range x {
+			resourceMaps(v)
+		}
+		if x["$ref"] == "#/$defs/Resources" {
+			resourceMap(x)
+		}
+	}
+}
+
+// resourceMap makes the requests and limits of a #Resources node maps
+// from a resource name to a quantity, as vet has them: any name
+// #ResourceName accepts, the named ones keeping their defaults.
+func resourceMap(x any) {
+	node, _ := x.(map[string]any)
+	props, _ := node["properties"].(map[string]any)
+	for _, name := range []string{"requests", "limits"} {
+		m, _ := props[name].(map[string]any)
+		if m == nil {
+			continue
+		}
+		m["type"] = "object"
+		m["propertyNames"] = map[string]any{"$ref": "#/$defs/ResourceName"}
+		m["additionalProperties"] = map[string]any{"$ref": "#/$defs/Quantity"}
+		named, _ := m["properties"].(map[string]any)
+		for r, q := range named {
+			if q == true {
+				// cpu: *"100m" | _ is a quantity like any other; the
+				// generator could not say so.
+				named[r] = map[string]any{"$ref": "#/$defs/Quantity", "description": "A Kubernetes quantity, such as 500m or 1Gi."}
+			}
+		}
+	}
+}
+
+// embed resolves embeddings: a node with both a $ref and properties is a
+// struct that embeds a definition (worker: {image: ..., #PodOptions}). In
+// JSON Schema the $ref's additionalProperties: false would refuse the
+// node's own fields and the node's would refuse the definition's, so the
+// definition's properties and required fields are copied into the node
+// and the $ref goes. A field both have keeps the node's schema, which is
+// the more specific one (in #WorkQueue none is in both).
+func embed(x any, defs map[string]any) {
+	switch x := x.(type) {
+	case []any:
+		for _, v := range x {
+			embed(v, defs)
+		}
+	case map[string]any:
+		for _, v := range x {
+			embed(v, defs)
+		}
+		ref, _ := x["$ref"].(string)
+		props, _ := x["properties"].(map[string]any)
+		if ref == "" || props == nil {
+			return
+		}
+		def, _ := defs[strings.TrimPrefix(ref, "#/$defs/")].(map[string]any)
+		if def == nil {
+			return
+		}
+		embed(def, defs)
+		defProps, _ := def["properties"].(map[string]any)
+		for k, v := range defProps {
+			if _, set := props[k]; !set {
+				props[k] = clone(v)
+			}
+		}
+		for _, r := range asList(def["required"]) {
+			if !slices.Contains(asList(x["required"]), r) {
+				x["required"] = append(asList(x["required"]), r)
+			}
+		}
+		delete(x, "$ref")
+	}
+}
+
+// clone copies a decoded JSON value, so that what embed copies can take
+// its own defaults.
+func clone(x any) any {
+	switch x := x.(type) {
+	case map[string]any:
+		m := make(map[string]any, len(x))
+		for k, v := range x {
+			m[k] = clone(v)
+		}
+		return m
+	case []any:
+		l := make([]any, len(x))
+		for i, v := range x {
+			l[i] = clone(v)
+		}
+		return l
+	}
+	return x
 }

@@ -2,6 +2,7 @@ package spec
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -58,6 +59,12 @@ spec:
     command: [run]
 `
 
+// goodPods is podSpec (every pod option on the worker, a GPU, Kueue) with
+// a priority class for Kueue and an external broker.
+var goodPods = strings.Replace(podSpec, "  broker:\n    tolerations: [{operator: Exists}]\n",
+	"  broker:\n    tolerations: [{operator: Exists}]\n    credentialsSecret: shared-rabbit\n    external:\n      host: rabbitmq.messaging.svc.cluster.local\n      port: 5671\n      vhost: vision\n      cidrs: [10.20.0.0/16, fd00::/8]\n      tls: true\n", 1) +
+	"    priorityClass: batch-low\n"
+
 // TestJSONSchemaSaysWhatVetSays: every spec vet accepts, the JSON Schema
 // accepts; every spec vet refuses for a reason JSON Schema can express,
 // it refuses too. Cases vet refuses for reasons JSON Schema cannot say
@@ -72,6 +79,11 @@ func TestJSONSchemaSaysWhatVetSays(t *testing.T) {
 		return strings.Replace(schemaBase, old, new, 1)
 	}
 	worker := func(line string) string { return edit("    command: [run]\n", "    command: [run]\n    "+line+"\n") }
+	for _, want := range []string{"external:", "priorityClass: batch-low", "nvidia.com/gpu: 1", "kueue:", "volumes:"} {
+		if !strings.Contains(goodPods, want) {
+			t.Fatalf("goodPods lacks %q", want)
+		}
+	}
 	for _, tc := range []struct {
 		name        string
 		spec        string
@@ -118,6 +130,43 @@ func TestJSONSchemaSaysWhatVetSays(t *testing.T) {
 		{name: "reserved label", spec: edit("  name: job-wq\n", "  name: job-wq\n  labels: {app.kubernetes.io/name: x}\n"), inexpressed: true},
 		{name: "wrong apiVersion", spec: edit("jobwq.dev/v1alpha1", "jobwq.dev/v1")},
 		{name: "wrong kind", spec: edit("kind: WorkQueue", "kind: Job")},
+
+		// Pod options, extended resources, Kueue and an external broker.
+		{name: "pod options, gpu, kueue, external broker", spec: goodPods, valid: true},
+		{name: "pod options with the broker's defaults written", valid: true, spec: strings.Replace(goodPods, "      tls: true\n", "      tls: true\n    replicas: 3\n    storage: {size: 1Gi}\n", 1)},
+		{name: "broker pod options", valid: true, spec: schemaBase + "  broker:\n    replicas: 5\n    nodeSelector: {pool: system}\n    priorityClassName: infra\n    podAnnotations: {a.example.com/b: c}\n"},
+		{name: "hugepages", spec: worker("resources: {limits: {hugepages-2Mi: 1Gi}}"), valid: true},
+		{name: "extended resource on the broker", spec: schemaBase + "  broker: {resources: {limits: {example.com/fast-disk: 2}}}\n", valid: true},
+		{name: "resource in the kubernetes.io domain", spec: worker("resources: {limits: {example.kubernetes.io/thing: 1}}")},
+		{name: "resource without a domain", spec: worker("resources: {limits: {gpu: 1}}")},
+		{name: "hugepages without a unit", spec: worker("resources: {limits: {hugepages-2: 1}}")},
+		{name: "gpu quantity lots", spec: worker("resources: {limits: {nvidia.com/gpu: lots}}")},
+		{name: "half a gpu", spec: worker("resources: {limits: {nvidia.com/gpu: 500m}}"), inexpressed: true},
+		{name: "gpu request below its limit", spec: worker("resources: {requests: {nvidia.com/gpu: 1}, limits: {nvidia.com/gpu: 2}}"), inexpressed: true},
+		{name: "gpu request without a limit", spec: worker("resources: {requests: {nvidia.com/gpu: 1}}"), inexpressed: true},
+		{name: "security context", spec: worker("securityContext: {runAsUser: 0}")},
+		{name: "seeder image", spec: schemaBase + "  seeder: {image: registry.example.com/s:v1}\n"},
+		{name: "toleration effect misspelt", spec: worker("tolerations: [{key: k, operator: Exists, effect: NoSchedul}]")},
+		{name: "toleration value with Exists", spec: worker("tolerations: [{key: k, operator: Exists, value: v}]"), inexpressed: true},
+		{name: "tolerationSeconds without NoExecute", spec: worker("tolerations: [{key: k, operator: Exists, effect: NoSchedule, tolerationSeconds: 5}]"), inexpressed: true},
+		{name: "nodeSelector value with a space", spec: worker("nodeSelector: {pool: a b}")},
+		{name: "affinity weight 101", spec: worker("affinity: {nodeAffinity: {preferredDuringSchedulingIgnoredDuringExecution: [{weight: 101, preference: {matchExpressions: [{key: a, operator: Exists}]}}]}}")},
+		{name: "spread without whenUnsatisfiable", spec: worker("topologySpreadConstraints: [{maxSkew: 1, topologyKey: topology.kubernetes.io/zone}]")},
+		{name: "priorityClassName upper case", spec: worker("priorityClassName: High")},
+		{name: "reserved pod label", spec: worker("podLabels: {jobwq.dev/run: x}"), inexpressed: true},
+		{name: "hostPath volume", spec: worker("volumes: [{name: host, hostPath: {path: /}}]")},
+		{name: "volume with two sources", spec: worker("volumes: [{name: v, emptyDir: {}, secret: {secretName: s}}]"), inexpressed: true},
+		{name: "volume named tmp", spec: worker("volumes: [{name: tmp, emptyDir: {}}]"), inexpressed: true},
+		{name: "relative mount path", spec: worker("volumes: [{name: v, emptyDir: {}}]\n    volumeMounts: [{name: v, mountPath: data}]")},
+		{name: "mount at /tmp", spec: worker("volumes: [{name: v, emptyDir: {}}]\n    volumeMounts: [{name: v, mountPath: /tmp/x}]"), inexpressed: true},
+		{name: "file mode 0o1000", spec: worker("volumes: [{name: v, secret: {secretName: s, defaultMode: 512}}]")},
+		{name: "broker replicas 2", spec: schemaBase + "  broker: {replicas: 2}\n"},
+		{name: "kueue without localQueue", spec: schemaBase + "  kueue: {priorityClass: high}\n"},
+		{name: "kueue localQueue upper case", spec: schemaBase + "  kueue: {localQueue: Vision}\n"},
+		{name: "external broker without host", spec: schemaBase + "  broker: {external: {vhost: v}}\n"},
+		{name: "external broker port 0", spec: schemaBase + "  broker: {external: {host: rabbit.example.com, port: 0}}\n"},
+		{name: "external broker cidr without a prefix", spec: schemaBase + "  broker: {external: {host: rabbit.example.com, cidrs: [10.0.0.1]}}\n"},
+		{name: "external broker host with a space", spec: schemaBase + "  broker: {external: {host: rabbit example}}\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -218,5 +267,41 @@ func TestJSONSchemaShape(t *testing.T) {
 	par := propertyAt(root, []string{"spec", "worker", "parallelism"})
 	if par["default"] == nil || par["minimum"] == nil || par["maximum"] == nil {
 		t.Errorf("spec.worker.parallelism = %v, want its default and bounds", par)
+	}
+}
+
+// TestEmbed: a $ref next to properties is an embedded definition, merged
+// into the node; a $ref alone stays a reference.
+func TestEmbed(t *testing.T) {
+	defs := map[string]any{
+		"Opts": map[string]any{
+			"type":                 "object",
+			"additionalProperties": false,
+			"properties":           map[string]any{"a": map[string]any{"type": "string"}, "b": map[string]any{"type": "integer"}},
+			"required":             []any{"a"},
+		},
+	}
+	root := map[string]any{
+		"$defs": defs,
+		"properties": map[string]any{
+			"embeds": map[string]any{
+				"$ref":                 "#/$defs/Opts",
+				"additionalProperties": false,
+				"properties":           map[string]any{"b": map[string]any{"type": "string"}, "c": map[string]any{}},
+				"required":             []any{"c"},
+			},
+			"refers": map[string]any{"$ref": "#/$defs/Opts"},
+		},
+	}
+	embed(root, defs)
+	got, _ := json.Marshal(root["properties"])
+	want := `{"embeds":{"additionalProperties":false,"properties":{"a":{"type":"string"},"b":{"type":"string"},"c":{}},"required":["c","a"]},"refers":{"$ref":"#/$defs/Opts"}}`
+	if string(got) != want {
+		t.Errorf("embed:\n got %s\nwant %s", got, want)
+	}
+	// What was copied is the node's own: a default set on it stays there.
+	propertyAt(root, []string{"embeds", "a"})["default"] = "x"
+	if _, shared := defs["Opts"].(map[string]any)["properties"].(map[string]any)["a"].(map[string]any)["default"]; shared {
+		t.Error("a default set on an embedded field reached the definition")
 	}
 }

@@ -4,9 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"path"
-	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 
 	"cuelang.org/go/cue"
@@ -233,11 +231,12 @@ func checkVolumes(v cue.Value, vols []Volume, mounts []VolumeMount) position.Err
 func keyErrorf(v cue.Value, path, key, format string, args ...any) *position.Error {
 	sels := append(cue.ParsePath(path).Selectors(), cue.Str(key))
 	pos := cuepos.Of(v.LookupPath(cue.MakePath(sels...)).Pos())
-	shown := key
-	if !reIdent.MatchString(key) {
-		shown = strconv.Quote(key)
-	}
-	return position.Errorf(pos, path+"."+shown, format, args...)
+	return position.Errorf(pos, path+"."+pathLabel(key), format, args...)
 }
 
-var reIdent = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_-]*$`)
+// pathLabel is key as CUE writes it in an error's path: quoted unless it
+// is an identifier. Every error about one field then has the same path,
+// which is how vet drops the duplicates.
+func pathLabel(key string) string {
+	return cue.Str(key).String()
+}

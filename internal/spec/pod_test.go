@@ -118,7 +118,12 @@ func TestPodOptionErrors(t *testing.T) {
 		{
 			name: "resource in the kubernetes.io domain",
 			add:  "    resources: {limits: {example.kubernetes.io/thing: 1}}\n",
-			want: []string{`wq.yaml:10:26: spec.worker.resources.limits."example.kubernetes.io/thing": unknown field "example.kubernetes.io/thing": expected one of cpu, ephemeral-storage, memory`},
+			want: []string{`wq.yaml:10:26: spec.worker.resources.limits."example.kubernetes.io/thing": unknown resource "example.kubernetes.io/thing": expected cpu, memory, ephemeral-storage, hugepages-<size> or an extended resource outside kubernetes.io, such as nvidia.com/gpu`},
+		},
+		{
+			name: "misspelt resource",
+			add:  "    resources: {requests: {cpus: 1}}\n",
+			want: []string{`wq.yaml:10:28: spec.worker.resources.requests.cpus: unknown resource "cpus" (did you mean "cpu"?): expected cpu, memory, ephemeral-storage, hugepages-<size> or an extended resource outside kubernetes.io, such as nvidia.com/gpu`},
 		},
 		{
 			name: "toleration value with Exists",

@@ -150,6 +150,12 @@ func TestLoadErrors(t *testing.T) {
 			want:  []string{"wq.yaml:9:5: spec.worker.comand: unknown field \"comand\" (did you mean \"command\"?)"},
 		},
 		{
+			// Found both by CUE and by the walk of the syntax: one line.
+			name:  "resource in the kubernetes.io domain, reported once",
+			files: map[string]string{"wq.yaml": valid + "    resources: {requests: {example.kubernetes.io/thing: 1}}\n"},
+			want:  []string{`wq.yaml:10:28: spec.worker.resources.requests."example.kubernetes.io/thing": unknown resource "example.kubernetes.io/thing": expected cpu, memory, ephemeral-storage, hugepages-<size> or an extended resource outside kubernetes.io, such as nvidia.com/gpu`},
+		},
+		{
 			name:  "unknown top-level field",
 			files: map[string]string{"wq.yaml": valid + "status: {}\n"},
 			want:  []string{"wq.yaml:10:1: status: unknown field \"status\": expected one of apiVersion, kind, metadata, spec"},

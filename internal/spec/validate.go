@@ -298,8 +298,15 @@ func unknownField(schema cue.Value, segs []string) ([]string, string) {
 			if p := fieldPath(segs[:i]); p == "metadata.labels" || p == "metadata.annotations" {
 				return segs[:i+1], fmt.Sprintf("key %q is not allowed: keys under app.kubernetes.io/ and jobwq.dev/ are jobwq's own", name)
 			}
-			msg := fmt.Sprintf("unknown field %q", name)
 			known := fieldNames(v)
+			if isResourceMap(segs[:i]) {
+				msg := fmt.Sprintf("unknown resource %q", name)
+				if m := closest(name, known); m != "" {
+					msg += fmt.Sprintf(" (did you mean %q?)", m)
+				}
+				return segs[:i+1], msg + ": expected cpu, memory, ephemeral-storage, hugepages-<size> or an extended resource outside kubernetes.io, such as nvidia.com/gpu"
+			}
+			msg := fmt.Sprintf("unknown field %q", name)
 			if m := closest(name, known); m != "" {
 				msg += fmt.Sprintf(" (did you mean %q?)", m)
 			} else if there := elsewhere(schema, name); len(there) > 0 {
@@ -317,6 +324,13 @@ func unknownField(schema cue.Value, segs []string) ([]string, string) {
 		v = next
 	}
 	return segs, "field not allowed"
+}
+
+// isResourceMap says whether segs is the path of a container's requests or
+// limits, keyed by #ResourceName rather than by a fixed set of fields.
+func isResourceMap(segs []string) bool {
+	n := len(segs)
+	return n >= 2 && segs[n-2] == "resources" && (segs[n-1] == "requests" || segs[n-1] == "limits")
 }
 
 // selector turns a path segment from a CUE error back into a selector;
