@@ -14,19 +14,18 @@ package broker
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net"
 	"net/url"
 	"strconv"
+	"sync"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
-	// The runner image has no CA bundle: with BROKER_TLS, the broker's
-	// certificate is checked against these roots (Mozilla's) unless the
-	// system has its own.
-	_ "golang.org/x/crypto/x509roots/fallback"
+	"golang.org/x/crypto/x509roots/fallback/bundle"
 )
 
 // Suffixes of a queue's companions; spec.queue.name is bounded so that the
@@ -150,6 +149,9 @@ func redactURL(s string) string {
 
 // Dial connects once.
 func (c Config) Dial() (*amqp.Connection, error) {
+	if c.URI.Scheme == "amqps" {
+		fallbackRoots()
+	}
 	conn, err := amqp.DialConfig(c.URL(), amqp.Config{
 		Heartbeat:  10 * time.Second,
 		Locale:     "en_US",
@@ -204,3 +206,24 @@ func temporary(err error) bool {
 	var opErr *net.OpError
 	return errors.As(err, &netErr) || errors.As(err, &opErr) || errors.Is(err, amqp.ErrClosed)
 }
+
+// fallbackRoots gives crypto/x509 Mozilla's roots for when the system has
+// none: the runner image has no CA bundle, and with BROKER_TLS the broker's
+// certificate is checked against them. It is done on the first TLS dial,
+// not at start-up (the fallback package's init), which would cost every
+// worker pod 1.2 ms of parsing whether it uses TLS or not.
+var fallbackRoots = sync.OnceFunc(func() {
+	pool := x509.NewCertPool()
+	for root := range bundle.Roots() {
+		cert, err := x509.ParseCertificate(root.Certificate)
+		if err != nil {
+			continue // the bundle is generated from parsed certificates
+		}
+		if root.Constraint == nil {
+			pool.AddCert(cert)
+		} else {
+			pool.AddCertWithConstraint(cert, root.Constraint)
+		}
+	}
+	x509.SetFallbackRoots(pool)
+})

@@ -106,3 +106,10 @@ func FuzzConfigFromEnv(f *testing.F) {
 		}
 	})
 }
+
+// TestFallbackRootsOnce: every TLS dial asks for the fallback roots, and
+// crypto/x509 panics when they are set twice.
+func TestFallbackRootsOnce(t *testing.T) {
+	fallbackRoots()
+	fallbackRoots()
+}
