@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"fmt"
+	"strconv"
 
 	"os/exec"
 	"strings"
@@ -103,6 +104,22 @@ func BenchmarkWorkerPerItem(b *testing.B) {
 		if out, err := c.CombinedOutput(); err != nil {
 			b.Fatalf("%v\n%s", err, out)
 		}
+	}
+}
+
+// The same work with itemsPerPod: one worker process takes every item in
+// turn (start and connection paid once), recording and acknowledging each.
+func BenchmarkWorkerPerItemBatched(b *testing.B) {
+	brokertest.Shared(b)
+	conn := brokertest.Dial(b)
+	q := quorum(brokertest.Queue(b))
+	bin := jobwqBin(b)
+	seedItems(b, conn, q, numbered(b.N))
+	b.ResetTimer()
+	c := exec.Command(bin, "work", "--queue", q.Name, "--wait", "5s", "--items-per-pod", strconv.Itoa(b.N), "--", "cat")
+	c.Env = append(c.Environ(), EnvURL+"="+brokertest.URL())
+	if out, err := c.CombinedOutput(); err != nil {
+		b.Fatalf("%v\n%s", err, out)
 	}
 }
 
