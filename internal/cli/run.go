@@ -101,19 +101,11 @@ func newRunCmd() *cobra.Command {
 					return err
 				}
 			}
-			self, err := os.Executable()
-			if err != nil {
-				return fmt.Errorf("find own executable: %w", err)
-			}
-			// The seeder reads the chunk files its pod would mount.
-			itemsDir, err := os.MkdirTemp("", "jobwq-run-items-")
+			self, itemsDir, cleanup, err := localPods(r)
 			if err != nil {
 				return err
 			}
-			defer os.RemoveAll(itemsDir)
-			if err := r.WriteItems(itemsDir); err != nil {
-				return err
-			}
+			defer cleanup()
 			opts := jobwqlocal.Options{
 				Self:      self,
 				BrokerURL: cfg.URL(),
@@ -146,18 +138,11 @@ func runIndexed(cmd *cobra.Command, r *render.Rendered) error {
 	if err != nil {
 		return err
 	}
-	self, err := os.Executable()
-	if err != nil {
-		return fmt.Errorf("find own executable: %w", err)
-	}
-	itemsDir, err := os.MkdirTemp("", "jobwq-run-items-")
+	self, itemsDir, cleanup, err := localPods(r)
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(itemsDir)
-	if err := r.WriteItems(itemsDir); err != nil {
-		return err
-	}
+	defer cleanup()
 	logf := runner.Logger(cmd.ErrOrStderr(), "run")
 	start := time.Now()
 	sum, err := jobwqlocal.Indexed(cmd.Context(), job, jobwqlocal.Options{
@@ -173,6 +158,26 @@ func runIndexed(cmd *cobra.Command, r *render.Rendered) error {
 		logf("the failed items: jobwq items %s --index %s", r.Spec.Path, jobwqlocal.IndexList(sum.FailedIndexes))
 	}
 	return runFailure(err, "")
+}
+
+// localPods prepares what the local pods need: this executable (the jobwq
+// their containers run) and a directory holding the item chunk files their
+// items volume would mount; cleanup removes the directory.
+func localPods(r *render.Rendered) (self, itemsDir string, cleanup func(), err error) {
+	self, err = os.Executable()
+	if err != nil {
+		return "", "", nil, fmt.Errorf("find own executable: %w", err)
+	}
+	itemsDir, err = os.MkdirTemp("", "jobwq-run-items-")
+	if err != nil {
+		return "", "", nil, err
+	}
+	cleanup = func() { os.RemoveAll(itemsDir) }
+	if err := r.WriteItems(itemsDir); err != nil {
+		cleanup()
+		return "", "", nil, err
+	}
+	return self, itemsDir, cleanup, nil
 }
 
 // runFailure gives a failed local run its exit status.

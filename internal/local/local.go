@@ -94,16 +94,8 @@ func Seed(ctx context.Context, job *batchv1.Job, opts Options) error {
 // replaced until more than backoffLimit have failed, and one whose status
 // retrying cannot fix (exitcode.WorkFatal) ends the run.
 func Work(ctx context.Context, job *batchv1.Job, opts Options) (Summary, error) {
-	completions, parallelism, backoffLimit := 1, 1, 6
-	if s := job.Spec; s.Completions != nil {
-		completions = int(*s.Completions)
-	}
-	if s := job.Spec; s.Parallelism != nil {
-		parallelism = max(int(*s.Parallelism), 1)
-	}
-	if s := job.Spec; s.BackoffLimit != nil {
-		backoffLimit = int(*s.BackoffLimit)
-	}
+	completions, parallelism := jobCounts(job)
+	backoffLimit := orDefault(job.Spec.BackoffLimit, 6)
 	p, err := prepare(job, opts)
 	if err != nil {
 		return Summary{}, err
@@ -251,20 +243,9 @@ type IndexedSummary struct {
 // controller does; a status that retrying cannot fix (exit 2) ends the
 // run, and more than maxFailedIndexes failed indexes stop it.
 func Indexed(ctx context.Context, job *batchv1.Job, opts Options) (IndexedSummary, error) {
-	completions, parallelism, perIndex := 1, 1, 0
-	if s := job.Spec; s.Completions != nil {
-		completions = int(*s.Completions)
-	}
-	if s := job.Spec; s.Parallelism != nil {
-		parallelism = max(int(*s.Parallelism), 1)
-	}
-	if s := job.Spec; s.BackoffLimitPerIndex != nil {
-		perIndex = int(*s.BackoffLimitPerIndex)
-	}
-	maxFailed := -1
-	if s := job.Spec; s.MaxFailedIndexes != nil {
-		maxFailed = int(*s.MaxFailedIndexes)
-	}
+	completions, parallelism := jobCounts(job)
+	perIndex := orDefault(job.Spec.BackoffLimitPerIndex, 0)
+	maxFailed := orDefault(job.Spec.MaxFailedIndexes, -1) // -1: no limit
 	p, err := prepare(job, opts)
 	if err != nil {
 		return IndexedSummary{}, err
@@ -360,4 +341,18 @@ func IndexList(indexes []int) string {
 		i = j + 1
 	}
 	return b.String()
+}
+
+// jobCounts are a Job's completions and parallelism, with Kubernetes'
+// defaults (1 and 1) where they are unset.
+func jobCounts(job *batchv1.Job) (completions, parallelism int) {
+	return orDefault(job.Spec.Completions, 1), max(orDefault(job.Spec.Parallelism, 1), 1)
+}
+
+// orDefault is *p, or def when the field is unset.
+func orDefault(p *int32, def int) int {
+	if p == nil {
+		return def
+	}
+	return int(*p)
 }

@@ -3,6 +3,7 @@ package runner
 import (
 	"os"
 
+	amqp "github.com/rabbitmq/amqp091-go"
 	"github.com/spf13/cobra"
 
 	"github.com/jobwq/jobwq/internal/broker"
@@ -25,6 +26,21 @@ func (f *BrokerFlags) Config() (broker.Config, error) {
 		return broker.ParseURL(f.url)
 	}
 	return broker.ConfigFromEnv(os.Getenv, broker.DefaultURL)
+}
+
+// Dial connects once to the broker the flags and environment name, for
+// the commands a person runs (status, retry); the pods' seed and work
+// retry while the broker starts.
+func (f *BrokerFlags) Dial() (*amqp.Connection, error) {
+	cfg, err := f.Config()
+	if err != nil {
+		return nil, err
+	}
+	conn, err := cfg.Dial()
+	if err != nil {
+		return nil, brokerError(err)
+	}
+	return conn, nil
 }
 
 // BrokerEnvDoc says where the broker commands find the broker, for their

@@ -46,13 +46,9 @@ func newRetryCmd(ro Options) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			cfg, err := bf.Config()
+			conn, err := bf.Dial()
 			if err != nil {
 				return err
-			}
-			conn, err := cfg.Dial()
-			if err != nil {
-				return brokerError(err)
 			}
 			defer broker.CloseConn(conn)
 			logf := Logger(cmd.ErrOrStderr(), "retry")

@@ -57,13 +57,9 @@ func newStatusCmd(ro Options) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			cfg, err := bf.Config()
+			conn, err := bf.Dial()
 			if err != nil {
 				return err
-			}
-			conn, err := cfg.Dial()
-			if err != nil {
-				return brokerError(err)
 			}
 			defer broker.CloseConn(conn)
 			ctx, cancel := contextWithTimeout(cmd, time.Minute)

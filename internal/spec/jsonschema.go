@@ -24,21 +24,9 @@ func JSONSchema() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	expr, err := jsonschema.Generate(s, nil)
+	m, err := export(ctx, s, "JSON Schema")
 	if err != nil {
-		return nil, fmt.Errorf("export JSON Schema: %w", err)
-	}
-	v := ctx.BuildExpr(expr)
-	if err := v.Err(); err != nil {
-		return nil, fmt.Errorf("export JSON Schema: %w", err)
-	}
-	var generic any
-	if err := v.Decode(&generic); err != nil {
-		return nil, fmt.Errorf("export JSON Schema: %w", err)
-	}
-	m, ok := generic.(map[string]any)
-	if !ok {
-		return nil, fmt.Errorf("export JSON Schema: not an object")
+		return nil, err
 	}
 	rn, err := resourceNameSchema(ctx)
 	if err != nil {
@@ -67,13 +55,19 @@ func generate(ctx *cue.Context, s *cue.Value) (map[string]any, error) {
 		}
 		s = &v
 	}
-	expr, err := jsonschema.Generate(*s, nil)
+	return export(ctx, *s, "JSON Schema")
+}
+
+// export is CUE's JSON Schema export of v as a generic JSON object; what
+// names v in errors.
+func export(ctx *cue.Context, v cue.Value, what string) (map[string]any, error) {
+	expr, err := jsonschema.Generate(v, nil)
 	if err != nil {
-		return nil, fmt.Errorf("export JSON Schema: %w", err)
+		return nil, fmt.Errorf("export %s: %w", what, err)
 	}
 	var m map[string]any
 	if err := ctx.BuildExpr(expr).Decode(&m); err != nil {
-		return nil, fmt.Errorf("export JSON Schema: %w", err)
+		return nil, fmt.Errorf("export %s: %w", what, err)
 	}
 	return m, nil
 }
@@ -89,13 +83,5 @@ func resourceNameSchema(ctx *cue.Context) (map[string]any, error) {
 	if err := v.Err(); err != nil {
 		return nil, fmt.Errorf("compile #ResourceName: %w", err)
 	}
-	expr, err := jsonschema.Generate(v, nil)
-	if err != nil {
-		return nil, fmt.Errorf("export #ResourceName: %w", err)
-	}
-	var m map[string]any
-	if err := ctx.BuildExpr(expr).Decode(&m); err != nil {
-		return nil, fmt.Errorf("export #ResourceName: %w", err)
-	}
-	return m, nil
+	return export(ctx, v, "#ResourceName")
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strings"
 
 	"cuelang.org/go/cue/ast"
 
@@ -23,15 +24,7 @@ func LoadWithItems(ctx context.Context, path, file string) (*WorkQueue, error) {
 	if !fi.Mode().IsRegular() {
 		return nil, fmt.Errorf("read items: %s is not a regular file", position.Display(file))
 	}
-	path, err = resolve(path)
-	if err != nil {
-		return nil, err
-	}
-	f, ok := formatOf(path)
-	if !ok {
-		return nil, fmt.Errorf("%s: unknown spec format: want a .yaml, .yml, .json or .cue file", path)
-	}
-	data, err := readLimited(path)
+	path, data, f, err := readSpec(path)
 	if err != nil {
 		return nil, err
 	}
@@ -56,7 +49,7 @@ func LoadWithItems(ctx context.Context, path, file string) (*WorkQueue, error) {
 		}
 		p.items, p.itemPos = nil, nil
 		p.problems = slices.DeleteFunc(p.problems, func(e *position.Error) bool {
-			return e.Path == "spec.items" || len(e.Path) > 10 && e.Path[:11] == "spec.items["
+			return e.Path == "spec.items" || strings.HasPrefix(e.Path, "spec.items[")
 		})
 		v, err := validate(p)
 		if err != nil {

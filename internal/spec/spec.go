@@ -212,19 +212,30 @@ func Load(path string) (*WorkQueue, error) { return LoadContext(context.Backgrou
 // LoadContext is Load, given up (with a *LimitError) when ctx ends or
 // loading goes past the Limits.
 func LoadContext(ctx context.Context, path string) (*WorkQueue, error) {
-	path, err := resolve(path)
-	if err != nil {
-		return nil, err
-	}
-	f, ok := formatOf(path)
-	if !ok {
-		return nil, fmt.Errorf("%s: unknown spec format: want a .yaml, .yml, .json or .cue file", path)
-	}
-	data, err := readLimited(path)
+	path, data, f, err := readSpec(path)
 	if err != nil {
 		return nil, err
 	}
 	return bounded(ctx, path, func() (*WorkQueue, error) { return load(path, data, f) })
+}
+
+// readSpec resolves path (a spec file, or a directory holding one) and
+// reads it within the size limit; it returns the resolved path and the
+// format its extension names.
+func readSpec(path string) (string, []byte, format, error) {
+	path, err := resolve(path)
+	if err != nil {
+		return "", nil, 0, err
+	}
+	f, ok := formatOf(path)
+	if !ok {
+		return "", nil, 0, fmt.Errorf("%s: unknown spec format: want a .yaml, .yml, .json or .cue file", path)
+	}
+	data, err := readLimited(path)
+	if err != nil {
+		return "", nil, 0, err
+	}
+	return path, data, f, nil
 }
 
 // Parse validates a spec held in memory; name stands for its path in
