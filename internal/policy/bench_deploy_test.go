@@ -171,3 +171,22 @@ func objectsOfStream(t *testing.T, data []byte) []object {
 	}
 	return out
 }
+
+// BenchmarkCheckDeployments2000 is the same file checked in-process, for
+// profiling (-cpuprofile): a fresh pack per run, as in one jobwq policy.
+func BenchmarkCheckDeployments2000(b *testing.B) {
+	data := deploymentsOnce()
+	for b.Loop() {
+		p, err := Compile(Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		rs, err := p.Check("deployments.yaml", data)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(rs) != 2000 {
+			b.Fatalf("checked %d objects, want 2000", len(rs))
+		}
+	}
+}

@@ -35,7 +35,7 @@ type reference struct {
 }
 
 func newReference(p *Pack) (*reference, error) {
-	pack, _, err := p.build(cuecontext.New(), p.enabled(p.rules))
+	pack, _, err := p.build(cuecontext.New(), p.enabled(p.rules), false)
 	if err != nil {
 		return nil, err
 	}

@@ -94,14 +94,14 @@ func newOptimised(p *Pack, files []*ast.File) (*optimised, error) {
 func (e *optimised) compile() (*evaluator, error) {
 	ctx := cuecontext.New()
 	if !e.split {
-		root, _, err := e.p.build(ctx, e.p.enabled(e.p.rules))
+		root, _, err := e.p.build(ctx, e.p.enabled(e.p.rules), true)
 		return &evaluator{ctx: ctx, full: root, pod: root}, err
 	}
-	full, _, err := e.p.build(ctx, e.p.enabled(e.fullRules))
+	full, _, err := e.p.build(ctx, e.p.enabled(e.fullRules), true)
 	if err != nil {
 		return nil, err
 	}
-	pod, _, err := e.p.build(ctx, e.p.enabled(e.podRules))
+	pod, _, err := e.p.build(ctx, e.p.enabled(e.podRules), true)
 	return &evaluator{ctx: ctx, full: full, pod: pod}, err
 }
 

@@ -258,7 +258,7 @@ func Compile(opts Options) (*Pack, error) {
 		p.sources = append(p.sources, source{f, src})
 	}
 	// The whole pack, for the rules' descriptions and what they read.
-	all, files, err := p.build(cuecontext.New(), nil)
+	all, files, err := p.build(cuecontext.New(), nil, false)
 	if err != nil {
 		return nil, err
 	}
@@ -342,9 +342,12 @@ func (p *Pack) enabled(rules []Rule) func(id string) bool {
 
 // build compiles the pack's sources in ctx, keeping the rules keep admits
 // (all when keep is nil). Sources are parsed afresh: the compiler annotates
-// the syntax, so trees are not shared between builds.
-func (p *Pack) build(ctx *cue.Context, keep func(id string) bool) (cue.Value, []*ast.File, error) {
-	inst := build.NewContext().NewInstance("", nil)
+// the syntax, so trees are not shared between builds. A hoisted pack is
+// for evaluation only: what does not depend on input is compiled apart,
+// evaluated once and reached through the pack's scope (hoist.go), so it
+// cannot be looked up in the pack.
+func (p *Pack) build(ctx *cue.Context, keep func(id string) bool, hoisted bool) (cue.Value, []*ast.File, error) {
+	var files []*ast.File
 	for _, s := range p.sources {
 		f, err := parser.ParseFile(s.name, s.data)
 		if err != nil {
@@ -353,21 +356,49 @@ func (p *Pack) build(ctx *cue.Context, keep func(id string) bool) (cue.Value, []
 		if keep != nil {
 			keepRules(f, keep)
 		}
-		if err := inst.AddSyntax(f); err != nil {
-			return cue.Value{}, nil, fmt.Errorf("policy: %w", oneLine(err))
+		files = append(files, f)
+	}
+	var opts []cue.BuildOption
+	if hoisted {
+		stripRules(files)
+		if consts := hoist(files); consts != nil {
+			scope, err := p.instance(ctx, consts)
+			if err != nil {
+				return cue.Value{}, nil, err
+			}
+			// Evaluated now, once, rather than by the first object.
+			if err := scope.Validate(); err != nil {
+				return cue.Value{}, nil, fmt.Errorf("policy: %w", oneLine(err))
+			}
+			opts = append(opts, cue.Scope(scope))
 		}
 	}
-	if inst.PkgName != "policy" {
-		return cue.Value{}, nil, fmt.Errorf("policy: policy files must be package policy")
-	}
-	root := ctx.BuildInstance(inst)
-	if err := root.Err(); err != nil {
-		return cue.Value{}, nil, fmt.Errorf("policy: %w", oneLine(err))
+	root, err := p.instance(ctx, files, opts...)
+	if err != nil {
+		return cue.Value{}, nil, err
 	}
 	if p.spec != nil {
 		root = root.FillPath(specPath, map[string]any{"path": p.spec.Path, "items": p.spec.Items, "itemsPerPod": max(p.spec.ItemsPerPod, 1)})
 	}
-	return root, inst.Files, nil
+	return root, files, nil
+}
+
+// instance compiles files as package policy.
+func (p *Pack) instance(ctx *cue.Context, files []*ast.File, opts ...cue.BuildOption) (cue.Value, error) {
+	inst := build.NewContext().NewInstance("", nil)
+	for _, f := range files {
+		if err := inst.AddSyntax(f); err != nil {
+			return cue.Value{}, fmt.Errorf("policy: %w", oneLine(err))
+		}
+	}
+	if inst.PkgName != "policy" {
+		return cue.Value{}, fmt.Errorf("policy: policy files must be package policy")
+	}
+	root := ctx.BuildInstance(inst, opts...)
+	if err := root.Err(); err != nil {
+		return cue.Value{}, fmt.Errorf("policy: %w", oneLine(err))
+	}
+	return root, nil
 }
 
 // keepRules drops from f the rules keep does not admit.
