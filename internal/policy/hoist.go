@@ -26,67 +26,9 @@ import (
 // returns nil, and leaves files alone, when the analysis cannot follow
 // the pack.
 func hoist(files []*ast.File) []*ast.File {
-	top := map[string]bool{}
-	for _, f := range files {
-		for _, d := range f.Decls {
-			switch x := d.(type) {
-			case *ast.Package, *ast.ImportDecl, *ast.CommentGroup, *ast.Attribute:
-			case *ast.Field:
-				name, _, err := ast.LabelName(x.Label)
-				if err != nil {
-					return nil
-				}
-				if _, ok := x.Label.(*ast.Alias); ok {
-					return nil
-				}
-				top[name] = true
-			default:
-				return nil
-			}
-		}
-	}
-
-	// What each top-level name refers to, and whether it reads input
-	// itself; a name declared with a constraint (foo?: or foo!:) or with a
-	// label that is not an identifier stays in the pack.
-	refs := map[string]map[string]bool{}
-	dependent := map[string]bool{"input": true, "rules": true}
-	for _, f := range files {
-		for _, d := range f.Decls {
-			fd, ok := d.(*ast.Field)
-			if !ok {
-				continue
-			}
-			name, _, _ := ast.LabelName(fd.Label)
-			if _, ident := fd.Label.(*ast.Ident); !ident || fd.Constraint != token.ILLEGAL {
-				dependent[name] = true
-			}
-			u := usageOf(fd.Value, top)
-			if u.reads.whole || len(u.reads.children) > 0 {
-				dependent[name] = true
-			}
-			if refs[name] == nil {
-				refs[name] = map[string]bool{}
-			}
-			for r := range u.refs {
-				refs[name][r] = true
-			}
-		}
-	}
-	for changed := true; changed; {
-		changed = false
-		for name, rs := range refs {
-			if dependent[name] {
-				continue
-			}
-			for r := range rs {
-				if dependent[r] {
-					dependent[name] = true
-					changed = true
-					break
-				}
-			}
-		}
+	dependent, refs, ok := dependents(files)
+	if !ok {
+		return nil
 	}
 
 	// What the rules and input reach; the rest would only be evaluated,
@@ -227,4 +169,72 @@ func refersTo(n ast.Node, name string) bool {
 		return !found
 	}, nil)
 	return found
+}
+
+// dependents tells, for each top-level field of files, whether it depends
+// on input (directly or through other fields), and what each refers to.
+// A name declared with a constraint (foo?: or foo!:) or with a label that
+// is not an identifier counts as dependent. ok is false when the analysis
+// cannot follow the pack: a top-level alias, embedding, comprehension or
+// let.
+func dependents(files []*ast.File) (dependent map[string]bool, refs map[string]map[string]bool, ok bool) {
+	top := map[string]bool{}
+	for _, f := range files {
+		for _, d := range f.Decls {
+			switch x := d.(type) {
+			case *ast.Package, *ast.ImportDecl, *ast.CommentGroup, *ast.Attribute:
+			case *ast.Field:
+				name, _, err := ast.LabelName(x.Label)
+				if err != nil {
+					return nil, nil, false
+				}
+				if _, ok := x.Label.(*ast.Alias); ok {
+					return nil, nil, false
+				}
+				top[name] = true
+			default:
+				return nil, nil, false
+			}
+		}
+	}
+	refs = map[string]map[string]bool{}
+	dependent = map[string]bool{"input": true, "rules": true}
+	for _, f := range files {
+		for _, d := range f.Decls {
+			fd, ok := d.(*ast.Field)
+			if !ok {
+				continue
+			}
+			name, _, _ := ast.LabelName(fd.Label)
+			if _, ident := fd.Label.(*ast.Ident); !ident || fd.Constraint != token.ILLEGAL {
+				dependent[name] = true
+			}
+			u := usageOf(fd.Value, top)
+			if u.reads.whole || len(u.reads.children) > 0 {
+				dependent[name] = true
+			}
+			if refs[name] == nil {
+				refs[name] = map[string]bool{}
+			}
+			for r := range u.refs {
+				refs[name][r] = true
+			}
+		}
+	}
+	for changed := true; changed; {
+		changed = false
+		for name, rs := range refs {
+			if dependent[name] {
+				continue
+			}
+			for r := range rs {
+				if dependent[r] {
+					dependent[name] = true
+					changed = true
+					break
+				}
+			}
+		}
+	}
+	return dependent, refs, true
 }

@@ -26,7 +26,8 @@ import (
 // checks objects borrows an evaluator (its own compilation of the pack)
 // from a pool.
 type optimised struct {
-	p *Pack
+	p     *Pack
+	rules []Rule // the rules it evaluates
 	// Rules that read only the pod spec are evaluated apart from the
 	// others.
 	podRules, fullRules []Rule
@@ -49,11 +50,12 @@ type evaluator struct {
 // checked, only not remembered.
 const maxMemo = 1 << 14
 
-// newOptimised analyses what the enabled rules of p read, given the
+// newOptimised analyses what rules, enabled rules of p, read, given the
 // syntax of the whole pack, and compiles a first evaluator.
-func newOptimised(p *Pack, files []*ast.File) (*optimised, error) {
+func newOptimised(p *Pack, files []*ast.File, rules []Rule) (*optimised, error) {
 	e := &optimised{
 		p:         p,
+		rules:     rules,
 		podReads:  &reads{},
 		fullReads: &reads{},
 		idle:      make(chan *evaluator, runtime.GOMAXPROCS(0)),
@@ -61,7 +63,7 @@ func newOptimised(p *Pack, files []*ast.File) (*optimised, error) {
 		memo:      map[[32]byte]map[string]outcome{},
 	}
 	perRule, split := ruleReads(files)
-	for _, r := range p.rules {
+	for _, r := range rules {
 		rd := perRule[r.ID]
 		if rd == nil {
 			rd = &reads{}
@@ -78,7 +80,7 @@ func newOptimised(p *Pack, files []*ast.File) (*optimised, error) {
 	e.split = split && len(e.podRules) > 0 && len(e.fullRules) > 0
 	if !e.split {
 		// One pack evaluates every rule, once per object.
-		e.fullRules, e.podRules = p.rules, nil
+		e.fullRules, e.podRules = rules, nil
 		e.fullReads.graft(nil, e.podReads)
 	}
 	ev, err := e.compile()
@@ -94,7 +96,7 @@ func newOptimised(p *Pack, files []*ast.File) (*optimised, error) {
 func (e *optimised) compile() (*evaluator, error) {
 	ctx := cuecontext.New()
 	if !e.split {
-		root, _, err := e.p.build(ctx, e.p.enabled(e.p.rules), true)
+		root, _, err := e.p.build(ctx, e.p.enabled(e.rules), true)
 		return &evaluator{ctx: ctx, full: root, pod: root}, err
 	}
 	full, _, err := e.p.build(ctx, e.p.enabled(e.fullRules), true)
@@ -133,7 +135,7 @@ func (e *optimised) evaluate(o object, jobPath, podPath []string) (map[string]ou
 		return nil, err
 	}
 	defer e.release(ev)
-	out := make(map[string]outcome, len(e.p.rules))
+	out := make(map[string]outcome, len(e.rules))
 	if len(e.fullRules) > 0 {
 		anchorKey := strings.Join(jobPath, ".") + "|" + strings.Join(podPath, ".")
 		e.mu.Lock()

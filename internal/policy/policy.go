@@ -188,6 +188,9 @@ type Options struct {
 	// reference evaluates every rule over whole objects, without the
 	// optimiser: the meaning the optimiser must keep (see engine.go).
 	reference bool
+	// cueOnly evaluates every rule with CUE (the optimiser), without
+	// direct evaluation: for tests of the optimiser.
+	cueOnly bool
 }
 
 // Pack is the compiled policy. It is safe for concurrent use.
@@ -324,8 +327,10 @@ func Compile(opts Options) (*Pack, error) {
 	}
 	if opts.reference {
 		p.engine, err = newReference(p)
+	} else if opts.cueOnly {
+		p.engine, err = newOptimised(p, files, p.rules)
 	} else {
-		p.engine, err = newOptimised(p, files)
+		p.engine, err = newEngine(p, files)
 	}
 	if err != nil {
 		return nil, err

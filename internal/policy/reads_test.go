@@ -69,7 +69,7 @@ rules: r: y: 1`, nil},
 	// The built-in pack never looks at names, labels, or annotations other
 	// than its own, which is what lets alike objects share an evaluation;
 	// and most of it looks at nothing but the pod spec.
-	e := optimiser(t, compile(t, Options{}))
+	e := optimiser(t, compile(t, Options{cueOnly: true}))
 	var got []string
 	e.fullReads.paths("input", &got)
 	e.podReads.paths("input", &got)

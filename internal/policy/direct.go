@@ -1,0 +1,1421 @@
+package policy
+
+import (
+	"errors"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+
+	"cuelang.org/go/cue/ast"
+	"cuelang.org/go/cue/literal"
+	"cuelang.org/go/cue/token"
+)
+
+// The CUE evaluator costs microseconds for every node it unifies, and a
+// policy check unifies the pack with every object: with varied objects
+// nothing can be shared, and checking 2,000 Deployments took ten times
+// kube-score's CPU. Yet the rules are written in a small part of CUE:
+// comprehensions over the object, existence tests (x != _|_), kind and
+// bound tests (x & int & >=0), defaults (*x | ""), comparisons, regular
+// expressions, interpolation and a few builtins. direct evaluates that
+// part over plain Go values, straight from the rules' syntax.
+//
+// It decides only what it is sure CUE decides the same way. Whatever it
+// is unsure of (a construct it does not know, values of mixed kinds in a
+// comparison, an error CUE would report, a value that might be an error
+// inside) makes it give up on that rule for that object, and the CUE
+// evaluator decides instead. FuzzOptimisedMatchesReference holds the two
+// to the same findings.
+
+// A value is a string, an int64, a bool, a float (kept as its literal), a
+// null, a *structVal, a listVal, or bottom (an error or a missing field,
+// which CUE calls _|_).
+type value any
+
+type (
+	floatVal  string
+	nullVal   struct{}
+	bottomVal struct{}
+	listVal   []value
+)
+
+var bottom value = bottomVal{}
+
+// structVal is a struct with its fields in order.
+type structVal struct {
+	names  []string
+	fields map[string]value
+	// Whether a field, at any depth, is bottom: CUE may treat such a
+	// struct as an error where Go sees a struct.
+	hasBottom bool
+}
+
+func newStruct(n int) *structVal {
+	return &structVal{fields: make(map[string]value, n)}
+}
+
+// set adds a field; a second field of the same name would be unified,
+// which direct leaves to CUE.
+func (s *structVal) set(name string, v value) {
+	if _, dup := s.fields[name]; dup {
+		panic(unsure)
+	}
+	s.names = append(s.names, name)
+	s.fields[name] = v
+	if holdsBottom(v) {
+		s.hasBottom = true
+	}
+}
+
+func holdsBottom(v value) bool {
+	switch x := v.(type) {
+	case bottomVal:
+		return true
+	case *structVal:
+		return x.hasBottom
+	case listVal:
+		for _, e := range x {
+			if holdsBottom(e) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// unsure is what direct panics with when CUE, not direct, must decide.
+var unsure = errors.New("policy: not for direct evaluation")
+
+// maxSteps bounds one rule's direct evaluation; past it, CUE evaluates
+// the rule under the pack's time bound.
+const maxSteps = 1 << 20
+
+// direct is the compiled form of the rules it can take.
+type direct struct {
+	top   map[string]*topField
+	rules map[string]*directRule
+	spec  value // input.spec, or nil
+
+	mu     sync.Mutex
+	consts map[string]value // fields that do not depend on input, once evaluated
+
+	// The pack's literals and interpolations, read once.
+	literals  map[*ast.BasicLit]value
+	fragments map[*ast.Interpolation][]string
+}
+
+type topField struct {
+	expr      ast.Expr
+	file      *fileScope
+	multiple  bool // declared more than once: unified by CUE
+	dependent bool // reads input, directly or through other fields
+}
+
+type directRule struct {
+	body *ast.StructLit
+	file *fileScope
+}
+
+// fileScope holds a file's imports: they are visible only in that file.
+type fileScope struct {
+	imports map[string]string // name → import path
+}
+
+// newDirect compiles the rules of files that direct can evaluate; it
+// returns nil when the pack as a whole is beyond it (input constrained by
+// the pack, top-level aliases, embeddings or lets, CUE that refers to
+// rules, or patterns that constrain violations).
+func newDirect(p *Pack, files []*ast.File) *direct {
+	d := &direct{
+		top:       map[string]*topField{},
+		rules:     map[string]*directRule{},
+		consts:    map[string]value{},
+		literals:  map[*ast.BasicLit]value{},
+		fragments: map[*ast.Interpolation][]string{},
+	}
+	ruleDecls := map[string][]*directRule{}
+	for _, f := range files {
+		fs := &fileScope{imports: map[string]string{}}
+		for _, decl := range f.Decls {
+			switch x := decl.(type) {
+			case *ast.Package, *ast.CommentGroup, *ast.Attribute:
+			case *ast.ImportDecl:
+				for _, spec := range x.Specs {
+					path, err := literal.Unquote(spec.Path.Value)
+					if err != nil {
+						return nil
+					}
+					name := path[strings.LastIndex(path, "/")+1:]
+					if spec.Name != nil {
+						name = spec.Name.Name
+					}
+					fs.imports[name] = path
+				}
+			case *ast.Field:
+				if _, ok := x.Label.(*ast.Ident); !ok || x.Constraint != token.ILLEGAL {
+					return nil
+				}
+				name, _, err := ast.LabelName(x.Label)
+				if err != nil {
+					return nil
+				}
+				switch name {
+				case "input":
+					if id, ok := x.Value.(*ast.Ident); !ok || id.Name != "_" {
+						return nil
+					}
+				case "rules":
+					s, ok := x.Value.(*ast.StructLit)
+					if !ok {
+						return nil
+					}
+					for _, e := range s.Elts {
+						rf, ok := e.(*ast.Field)
+						if !ok {
+							return nil
+						}
+						id, _, err := ast.LabelName(rf.Label)
+						if err != nil {
+							// A pattern applies to every rule; one that
+							// touches violations could change them.
+							if declares(rf.Value, "violations") {
+								return nil
+							}
+							continue
+						}
+						body, _ := rf.Value.(*ast.StructLit)
+						ruleDecls[id] = append(ruleDecls[id], &directRule{body: body, file: fs})
+					}
+				default:
+					if refersTo(x.Value, "rules") {
+						return nil
+					}
+					if t, ok := d.top[name]; ok {
+						t.multiple = true
+						continue
+					}
+					d.top[name] = &topField{expr: x.Value, file: fs}
+				}
+			default:
+				return nil
+			}
+		}
+	}
+	for _, decls := range ruleDecls {
+		for _, r := range decls {
+			if r.body == nil || refersTo(r.body, "rules") {
+				// A rule that reads other rules needs them in its pack.
+				return nil
+			}
+		}
+	}
+	for id, decls := range ruleDecls {
+		if len(decls) != 1 || decls[0].body == nil || !plainRule(decls[0].body) || refersTo(decls[0].body, "rules") {
+			continue
+		}
+		d.rules[id] = decls[0]
+	}
+	for _, t := range d.top {
+		d.prepare(t.expr)
+	}
+	for _, r := range d.rules {
+		d.prepare(r.body)
+	}
+	dependent, _, ok := dependents(files)
+	if !ok {
+		return nil
+	}
+	for name, t := range d.top {
+		t.dependent = dependent[name]
+	}
+	if p.spec != nil {
+		s := newStruct(3)
+		s.set("items", int64(p.spec.Items))
+		s.set("itemsPerPod", int64(max(p.spec.ItemsPerPod, 1)))
+		s.set("path", p.spec.Path)
+		d.spec = s
+	}
+	return d
+}
+
+// plainRule reports whether a rule's body is fields with identifier
+// labels, one of them violations.
+func plainRule(s *ast.StructLit) bool {
+	n := 0
+	for _, e := range s.Elts {
+		f, ok := e.(*ast.Field)
+		if !ok || f.Constraint != token.ILLEGAL {
+			return false
+		}
+		id, ok := f.Label.(*ast.Ident)
+		if !ok {
+			return false
+		}
+		if id.Name == "violations" {
+			n++
+		}
+	}
+	return n == 1
+}
+
+// declares reports whether n holds a field labelled name.
+func declares(n ast.Node, name string) bool {
+	found := false
+	ast.Walk(n, func(n ast.Node) bool {
+		if f, ok := n.(*ast.Field); ok {
+			if l, _, err := ast.LabelName(f.Label); err == nil && l == name {
+				found = true
+			}
+		}
+		return !found
+	}, nil)
+	return found
+}
+
+// takes reports whether d evaluates the rule id.
+func (d *direct) takes(id string) bool { return d != nil && d.rules[id] != nil }
+
+// evaluate fills out with the outcome of each rule in ids that d could
+// decide for o, and returns the ids it left to CUE.
+func (d *direct) evaluate(o object, jobPath, podPath []string, ids []string, out map[string]outcome) (left []string) {
+	in, ok := d.input(o, jobPath, podPath)
+	if !ok {
+		return ids
+	}
+	ev := &evaluation{d: d, input: in, cache: map[string]value{}}
+	for _, id := range ids {
+		vs, ok := ev.rule(d.rules[id])
+		if !ok {
+			left = append(left, id)
+			continue
+		}
+		out[id] = outcome{violations: vs}
+	}
+	return left
+}
+
+// input is the value rules see as input, or false when o holds syntax
+// that did not come from YAML or JSON.
+func (d *direct) input(o object, jobPath, podPath []string) (in *structVal, ok bool) {
+	defer func() {
+		if r := recover(); r != nil {
+			if r != unsure {
+				panic(r)
+			}
+			ok = false
+		}
+	}()
+	obj := fromSyntax(o.expr)
+	in = newStruct(4)
+	in.set("object", obj)
+	if jobPath != nil {
+		in.set("job", valueAt(obj, jobPath))
+	}
+	if podPath != nil {
+		in.set("pod", valueAt(obj, podPath))
+	}
+	if d.spec != nil {
+		in.set("spec", d.spec)
+	}
+	return in, true
+}
+
+func valueAt(v value, path []string) value {
+	for _, p := range path {
+		s, ok := v.(*structVal)
+		if !ok {
+			panic(unsure)
+		}
+		if v, ok = s.fields[p]; !ok {
+			panic(unsure)
+		}
+	}
+	return v
+}
+
+// fromSyntax converts an object as decoded from YAML or JSON.
+func fromSyntax(e ast.Expr) value {
+	switch x := e.(type) {
+	case *ast.StructLit:
+		s := newStruct(len(x.Elts))
+		for _, d := range x.Elts {
+			f, ok := d.(*ast.Field)
+			if !ok || f.Constraint != token.ILLEGAL {
+				panic(unsure)
+			}
+			name, _, err := ast.LabelName(f.Label)
+			if err != nil {
+				panic(unsure)
+			}
+			if id, ok := f.Label.(*ast.Ident); ok && (id.Name[0] == '_' || id.Name[0] == '#') {
+				panic(unsure) // hidden and definition labels are not data
+			}
+			s.set(name, fromSyntax(f.Value))
+		}
+		return s
+	case *ast.ListLit:
+		l := make(listVal, 0, len(x.Elts))
+		for _, el := range x.Elts {
+			l = append(l, fromSyntax(el))
+		}
+		return l
+	case *ast.BasicLit:
+		return literalValue(x)
+	case *ast.UnaryExpr:
+		if x.Op == token.SUB {
+			switch v := fromSyntax(x.X).(type) {
+			case int64:
+				if v != 0 {
+					return -v
+				}
+			case floatVal:
+				return floatVal("-" + string(v))
+			}
+		}
+	}
+	panic(unsure)
+}
+
+// literalValue is the value of a literal, as CUE reads it.
+func literalValue(x *ast.BasicLit) value {
+	switch x.Kind {
+	case token.STRING:
+		if strings.HasPrefix(x.Value, "'") || strings.HasPrefix(x.Value, "#") {
+			panic(unsure) // bytes, or a raw string
+		}
+		s, err := literal.Unquote(x.Value)
+		if err != nil {
+			panic(unsure)
+		}
+		return s
+	case token.INT:
+		// Only plain decimals: CUE also reads 0x10, 1_000 and 1Ki.
+		v := x.Value
+		if v == "" || len(v) > 18 || (len(v) > 1 && v[0] == '0') {
+			panic(unsure)
+		}
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			panic(unsure)
+		}
+		return n
+	case token.FLOAT:
+		return floatVal(x.Value)
+	case token.TRUE:
+		return true
+	case token.FALSE:
+		return false
+	case token.NULL:
+		return nullVal{}
+	}
+	panic(unsure)
+}
+
+// evaluation is the evaluation of rules over one object.
+type evaluation struct {
+	d     *direct
+	input *structVal
+	cache map[string]value // top-level fields that depend on input
+	busy  map[string]bool  // fields being evaluated: a cycle is CUE's to judge
+	steps int
+}
+
+// rule evaluates a rule's violations, or reports false when CUE must.
+func (ev *evaluation) rule(r *directRule) (vs []violation, ok bool) {
+	defer func() {
+		if x := recover(); x != nil {
+			if x != unsure {
+				panic(x)
+			}
+			vs, ok = nil, false
+		}
+	}()
+	ev.steps = 0
+	sc := ev.scopeOf(r.body, &scope{file: r.file})
+	list, isList := ev.force(sc.thunk("violations")).(listVal)
+	if !isList {
+		panic(unsure)
+	}
+	for _, e := range list {
+		vs = append(vs, toViolation(e))
+	}
+	return vs, true
+}
+
+// toViolation reads one element of violations as Pack.violations does,
+// giving up wherever that would report an error.
+func toViolation(e value) violation {
+	s, ok := e.(*structVal)
+	if !ok || s.hasBottom {
+		panic(unsure)
+	}
+	vi := violation{at: "object"}
+	if a, ok := s.fields["at"]; ok {
+		str, ok := a.(string)
+		if !ok || (str != "object" && str != "job" && str != "pod") {
+			panic(unsure)
+		}
+		vi.at = str
+	}
+	if d, ok := s.fields["detail"]; ok {
+		str, ok := d.(string)
+		if !ok {
+			panic(unsure)
+		}
+		vi.detail = str
+	}
+	path, ok := s.fields["path"].(listVal)
+	if !ok {
+		panic(unsure)
+	}
+	for _, p := range path {
+		switch x := p.(type) {
+		case string:
+			vi.path = append(vi.path, x)
+		case int64:
+			vi.path = append(vi.path, int(x))
+		default:
+			panic(unsure)
+		}
+	}
+	return vi
+}
+
+// scope is where identifiers are looked up: comprehension variables and
+// lets, the fields of enclosing struct literals, then the file's imports
+// and the package's fields. Scopes are small: a slice beats a map.
+type scope struct {
+	parent *scope
+	file   *fileScope
+	names  []string
+	thunks []thunk // by names; a variable is a thunk already done
+}
+
+type thunk struct {
+	expr  ast.Expr
+	scope *scope
+	state int // 0 not yet, 1 evaluating, 2 done
+	val   value
+}
+
+// bind returns a scope below sc holding one variable (two with a key).
+func bind(sc *scope, name string, v value, key string, k value) *scope {
+	inner := &scope{parent: sc, file: sc.file, names: []string{name}, thunks: []thunk{{state: 2, val: v}}}
+	if key != "" {
+		inner.names = append(inner.names, key)
+		inner.thunks = append(inner.thunks, thunk{state: 2, val: k})
+	}
+	return inner
+}
+
+func (sc *scope) thunk(name string) *thunk {
+	for i, n := range sc.names {
+		if n == name {
+			return &sc.thunks[i]
+		}
+	}
+	return nil
+}
+
+func (ev *evaluation) force(t *thunk) value {
+	switch t.state {
+	case 1:
+		panic(unsure) // a reference cycle
+	case 2:
+		return t.val
+	}
+	t.state = 1
+	t.val = ev.eval(t.expr, t.scope)
+	t.state = 2
+	return t.val
+}
+
+// namespace is an imported package used as a value (strings.Join).
+type namespace string
+
+func (ev *evaluation) lookup(name string, sc *scope) value {
+	for s := sc; s != nil; s = s.parent {
+		if t := s.thunk(name); t != nil {
+			return ev.force(t)
+		}
+		if s.parent == nil {
+			if path, ok := s.file.imports[name]; ok {
+				return namespace(path)
+			}
+		}
+	}
+	return ev.topLevel(name)
+}
+
+func (ev *evaluation) topLevel(name string) value {
+	if v, ok := ev.cache[name]; ok {
+		return v
+	}
+	t, ok := ev.d.top[name]
+	if name == "input" {
+		return ev.input
+	}
+	if !ok || t.multiple {
+		panic(unsure) // builtins, types, and what CUE unifies
+	}
+	if !t.dependent {
+		ev.d.mu.Lock()
+		v, ok := ev.d.consts[name]
+		ev.d.mu.Unlock()
+		if ok {
+			if v == nil {
+				panic(unsure)
+			}
+			ev.cache[name] = v
+			return v
+		}
+	}
+	if ev.busy == nil {
+		ev.busy = map[string]bool{}
+	}
+	if ev.busy[name] {
+		panic(unsure)
+	}
+	ev.busy[name] = true
+	defer delete(ev.busy, name)
+	var v value
+	func() {
+		defer func() {
+			if x := recover(); x != nil {
+				if x == unsure && !t.dependent {
+					ev.d.mu.Lock()
+					ev.d.consts[name] = nil // always beyond direct
+					ev.d.mu.Unlock()
+				}
+				panic(x)
+			}
+		}()
+		v = ev.eval(t.expr, &scope{file: t.file})
+	}()
+	if t.dependent {
+		ev.cache[name] = v
+	} else {
+		ev.d.mu.Lock()
+		ev.d.consts[name] = v
+		ev.d.mu.Unlock()
+	}
+	return v
+}
+
+// must is v, which must not be bottom: where CUE would report an error.
+func must(v value) value {
+	if _, ok := v.(bottomVal); ok {
+		panic(unsure)
+	}
+	return v
+}
+
+func (ev *evaluation) eval(e ast.Expr, sc *scope) value {
+	if ev.steps++; ev.steps > maxSteps {
+		panic(unsure)
+	}
+	switch x := e.(type) {
+	case *ast.BasicLit:
+		if v, ok := ev.d.literals[x]; ok {
+			return v
+		}
+		return literalValue(x)
+	case *ast.Interpolation:
+		return ev.interpolation(x, sc)
+	case *ast.Ident:
+		return ev.lookup(x.Name, sc)
+	case *ast.ParenExpr:
+		return ev.eval(x.X, sc)
+	case *ast.BottomLit:
+		return bottom
+	case *ast.SelectorExpr:
+		v := ev.eval(x.X, sc)
+		name := ev.d.label(x.Sel)
+		if name == "" || name[0] == '_' || name[0] == '#' {
+			panic(unsure)
+		}
+		if _, ok := v.(namespace); ok {
+			panic(unsure) // a builtin as a value, not called
+		}
+		return selectField(v, name)
+	case *ast.IndexExpr:
+		v := ev.eval(x.X, sc)
+		i := ev.eval(x.Index, sc)
+		if _, ok := v.(bottomVal); ok {
+			return bottom
+		}
+		switch idx := i.(type) {
+		case string:
+			return selectField(v, idx)
+		case int64:
+			if l, ok := v.(listVal); ok && idx >= 0 && idx < int64(len(l)) {
+				return l[idx]
+			}
+			if _, ok := v.(listVal); ok {
+				return bottom
+			}
+		}
+		panic(unsure)
+	case *ast.UnaryExpr:
+		v := must(ev.eval(x.X, sc))
+		switch x.Op {
+		case token.NOT:
+			if b, ok := v.(bool); ok {
+				return !b
+			}
+		case token.SUB:
+			if n, ok := v.(int64); ok && n != 0 && n != -n {
+				return -n
+			}
+		}
+		panic(unsure)
+	case *ast.BinaryExpr:
+		return ev.binary(x, sc)
+	case *ast.CallExpr:
+		return ev.call(x, sc)
+	case *ast.ListLit:
+		var l listVal
+		for _, el := range x.Elts {
+			switch y := el.(type) {
+			case *ast.Comprehension:
+				ev.comprehension(y.Clauses, sc, func(inner *scope) {
+					l = append(l, ev.structLit(body(y), inner))
+				})
+			case *ast.Ellipsis:
+				panic(unsure)
+			default:
+				l = append(l, ev.eval(y, sc))
+			}
+		}
+		return l
+	case *ast.StructLit:
+		return ev.structLit(x, sc)
+	}
+	panic(unsure)
+}
+
+// body is a comprehension's value, which the parser makes a struct.
+func body(c *ast.Comprehension) *ast.StructLit {
+	s, ok := c.Value.(*ast.StructLit)
+	if !ok {
+		panic(unsure)
+	}
+	return s
+}
+
+// selectField selects name from v: a missing field, or a field of something
+// that is no struct, is bottom.
+func selectField(v value, name string) value {
+	s, ok := v.(*structVal)
+	if !ok {
+		return bottom
+	}
+	if f, ok := s.fields[name]; ok {
+		return f
+	}
+	return bottom
+}
+
+// comprehension calls yield with the scope of each iteration that all of
+// clauses let through.
+func (ev *evaluation) comprehension(clauses []ast.Clause, sc *scope, yield func(*scope)) {
+	if len(clauses) == 0 {
+		yield(sc)
+		return
+	}
+	switch c := clauses[0].(type) {
+	case *ast.IfClause:
+		b, ok := must(ev.eval(c.Condition, sc)).(bool)
+		if !ok {
+			panic(unsure)
+		}
+		if b {
+			ev.comprehension(clauses[1:], sc, yield)
+		}
+	case *ast.LetClause:
+		ev.comprehension(clauses[1:], bind(sc, c.Ident.Name, ev.eval(c.Expr, sc), "", nil), yield)
+	case *ast.ForClause:
+		key := ""
+		if c.Key != nil {
+			key = c.Key.Name
+		}
+		bind := func(k, v value) {
+			ev.comprehension(clauses[1:], bind(sc, c.Value.Name, v, key, k), yield)
+		}
+		switch src := must(ev.eval(c.Source, sc)).(type) {
+		case listVal:
+			for i, v := range src {
+				bind(int64(i), must(v))
+			}
+		case *structVal:
+			for _, name := range src.names {
+				bind(name, must(src.fields[name]))
+			}
+		default:
+			panic(unsure)
+		}
+	default:
+		panic(unsure)
+	}
+}
+
+// scopeOf is the scope within struct literal s: its fields and lets, each
+// evaluated when first referred to.
+func (ev *evaluation) scopeOf(s *ast.StructLit, sc *scope) *scope {
+	inner := &scope{parent: sc, file: sc.file}
+	for _, d := range s.Elts {
+		var name string
+		var e ast.Expr
+		switch x := d.(type) {
+		case *ast.Field:
+			id, ok := x.Label.(*ast.Ident)
+			if !ok {
+				continue
+			}
+			name, e = id.Name, x.Value
+		case *ast.LetClause:
+			name, e = x.Ident.Name, x.Expr
+		default:
+			continue
+		}
+		if inner.thunk(name) != nil {
+			panic(unsure)
+		}
+		inner.names = append(inner.names, name)
+		inner.thunks = append(inner.thunks, thunk{expr: e, scope: inner})
+	}
+	return inner
+}
+
+// structLit evaluates a struct literal. Embedded structs add their
+// fields; a single embedded value of another kind, with no fields, is the
+// value itself ({if c {x}} is x when c holds).
+func (ev *evaluation) structLit(s *ast.StructLit, sc *scope) value {
+	inner := ev.scopeOf(s, sc)
+	out := newStruct(len(s.Elts))
+	var embedded []value
+	embed := func(v value) {
+		if e, ok := v.(*structVal); ok {
+			for _, n := range e.names {
+				out.set(n, e.fields[n])
+			}
+			return
+		}
+		embedded = append(embedded, v)
+	}
+	for _, d := range s.Elts {
+		switch x := d.(type) {
+		case *ast.Field:
+			if x.Constraint != token.ILLEGAL {
+				panic(unsure)
+			}
+			var name string
+			switch l := x.Label.(type) {
+			case *ast.Ident:
+				name = l.Name
+				if name == "" || name[0] == '_' || name[0] == '#' {
+					panic(unsure)
+				}
+				out.set(name, ev.force(inner.thunk(name)))
+				continue
+			case *ast.BasicLit:
+				n, _, err := ast.LabelName(l)
+				if err != nil {
+					panic(unsure)
+				}
+				name = n
+			case *ast.ParenExpr:
+				n, ok := must(ev.eval(l.X, inner)).(string)
+				if !ok {
+					panic(unsure)
+				}
+				name = n
+			default:
+				panic(unsure)
+			}
+			out.set(name, ev.eval(x.Value, inner))
+		case *ast.Comprehension:
+			ev.comprehension(x.Clauses, inner, func(cs *scope) {
+				embed(ev.structLit(body(x), cs))
+			})
+		case *ast.EmbedDecl:
+			embed(must(ev.eval(x.Expr, inner)))
+		case *ast.LetClause, *ast.CommentGroup, *ast.Attribute:
+		default:
+			panic(unsure)
+		}
+	}
+	if len(embedded) > 0 {
+		if len(embedded) > 1 || len(out.names) > 0 {
+			panic(unsure)
+		}
+		return embedded[0]
+	}
+	return out
+}
+
+func (ev *evaluation) interpolation(x *ast.Interpolation, sc *scope) value {
+	if len(x.Elts) == 1 {
+		return ev.eval(x.Elts[0], sc)
+	}
+	parts, ok := ev.d.fragments[x]
+	if !ok {
+		parts = fragments(x)
+	}
+	var b strings.Builder
+	for i, p := range parts {
+		b.WriteString(p)
+		if 2*i+1 < len(x.Elts) {
+			switch v := must(ev.eval(x.Elts[2*i+1], sc)).(type) {
+			case string:
+				b.WriteString(v)
+			case int64:
+				b.WriteString(strconv.FormatInt(v, 10))
+			default:
+				panic(unsure)
+			}
+		}
+	}
+	return b.String()
+}
+
+// fragments are the literal parts of an interpolation, unquoted as CUE's
+// compiler does.
+func fragments(x *ast.Interpolation) []string {
+	first, last := x.Quotes()
+	info, prefixLen, _, err := literal.ParseQuotes(first.Value, last.Value)
+	if err != nil || !info.IsDouble() {
+		panic(unsure)
+	}
+	var parts []string
+	for i := 0; i < len(x.Elts); i += 2 {
+		l, ok := x.Elts[i].(*ast.BasicLit)
+		if !ok {
+			panic(unsure)
+		}
+		s, err := info.Unquote(l.Value[prefixLen:])
+		if err != nil {
+			panic(unsure)
+		}
+		parts = append(parts, s)
+		prefixLen = 1
+	}
+	return parts
+}
+
+// label is a selector's field name.
+func (d *direct) label(l ast.Label) string {
+	if id, ok := l.(*ast.Ident); ok {
+		return id.Name
+	}
+	name, _, err := ast.LabelName(l)
+	if err != nil {
+		panic(unsure)
+	}
+	return name
+}
+
+// prepare reads the literals and interpolations of the pack's syntax
+// once, rather than at every evaluation.
+func (d *direct) prepare(n ast.Node) {
+	ast.Walk(n, func(n ast.Node) bool {
+		switch x := n.(type) {
+		case *ast.BasicLit:
+			func() {
+				defer func() { recover() }() // left to evaluation, which gives up
+				d.literals[x] = literalValue(x)
+			}()
+		case *ast.Interpolation:
+			if len(x.Elts) > 1 {
+				func() {
+					defer func() { recover() }()
+					d.fragments[x] = fragments(x)
+				}()
+			}
+			for i := 1; i < len(x.Elts); i += 2 {
+				d.prepare(x.Elts[i])
+			}
+			return false
+		}
+		return true
+	}, nil)
+}
+
+func isBottomLit(e ast.Expr) bool {
+	_, ok := e.(*ast.BottomLit)
+	return ok
+}
+
+func (ev *evaluation) binary(x *ast.BinaryExpr, sc *scope) value {
+	switch x.Op {
+	case token.EQL, token.NEQ:
+		if isBottomLit(x.Y) || isBottomLit(x.X) {
+			e := x.X
+			if isBottomLit(x.X) {
+				e = x.Y
+			}
+			v := ev.eval(e, sc)
+			if _, ok := v.(bottomVal); ok {
+				return x.Op == token.EQL
+			}
+			if holdsBottom(v) {
+				panic(unsure)
+			}
+			return x.Op == token.NEQ
+		}
+	case token.AND:
+		return ev.unify(x, sc)
+	case token.OR:
+		// Only the default form, *x | y: x unless it is bottom.
+		def, ok := x.X.(*ast.UnaryExpr)
+		if !ok || def.Op != token.MUL {
+			panic(unsure)
+		}
+		v := ev.eval(def.X, sc)
+		if _, ok := v.(bottomVal); !ok {
+			if holdsBottom(v) {
+				panic(unsure)
+			}
+			return v
+		}
+		return must(ev.eval(x.Y, sc))
+	}
+	a := must(ev.eval(x.X, sc))
+	b := must(ev.eval(x.Y, sc))
+	switch x.Op {
+	case token.LAND, token.LOR:
+		p, ok1 := a.(bool)
+		q, ok2 := b.(bool)
+		if !ok1 || !ok2 {
+			panic(unsure)
+		}
+		if x.Op == token.LAND {
+			return p && q
+		}
+		return p || q
+	case token.EQL, token.NEQ:
+		return equal(a, b) == (x.Op == token.EQL)
+	case token.LSS, token.LEQ, token.GTR, token.GEQ:
+		p, ok1 := a.(int64)
+		q, ok2 := b.(int64)
+		if !ok1 || !ok2 {
+			panic(unsure)
+		}
+		return compare(x.Op, p, q)
+	case token.MAT, token.NMAT:
+		s, ok1 := a.(string)
+		re, ok2 := b.(string)
+		if !ok1 || !ok2 {
+			panic(unsure)
+		}
+		return compiled(re).MatchString(s) == (x.Op == token.MAT)
+	case token.ADD:
+		if s, ok := a.(string); ok {
+			if t, ok := b.(string); ok {
+				return s + t
+			}
+		}
+		return arith(x.Op, a, b)
+	case token.SUB, token.MUL:
+		return arith(x.Op, a, b)
+	}
+	panic(unsure)
+}
+
+// equal compares scalars of one kind; CUE decides the rest.
+func equal(a, b value) bool {
+	switch x := a.(type) {
+	case string:
+		if y, ok := b.(string); ok {
+			return x == y
+		}
+	case int64:
+		if y, ok := b.(int64); ok {
+			return x == y
+		}
+	case bool:
+		if y, ok := b.(bool); ok {
+			return x == y
+		}
+	case nullVal:
+		if _, ok := b.(nullVal); ok {
+			return true
+		}
+	}
+	panic(unsure)
+}
+
+func compare(op token.Token, p, q int64) bool {
+	switch op {
+	case token.LSS:
+		return p < q
+	case token.LEQ:
+		return p <= q
+	case token.GTR:
+		return p > q
+	default:
+		return p >= q
+	}
+}
+
+// arith is integer arithmetic that cannot overflow.
+func arith(op token.Token, a, b value) value {
+	p, ok1 := a.(int64)
+	q, ok2 := b.(int64)
+	const limit = 1 << 31
+	if !ok1 || !ok2 || p > limit || p < -limit || q > limit || q < -limit {
+		panic(unsure)
+	}
+	switch op {
+	case token.ADD:
+		return p + q
+	case token.SUB:
+		return p - q
+	default:
+		return p * q
+	}
+}
+
+var regexps sync.Map // pattern → *regexp.Regexp
+
+func compiled(re string) *regexp.Regexp {
+	if r, ok := regexps.Load(re); ok {
+		return r.(*regexp.Regexp)
+	}
+	r, err := regexp.Compile(re)
+	if err != nil {
+		panic(unsure)
+	}
+	regexps.Store(re, r)
+	return r
+}
+
+// unify evaluates a & b & ... where at least one operand is a value and
+// the others are values, kinds (string, int, bool, _), bounds (>=0,
+// =~"re") or list patterns ([...], [_, ...]): the value if it meets every
+// constraint, else bottom.
+func (ev *evaluation) unify(x *ast.BinaryExpr, sc *scope) value {
+	var operands []ast.Expr
+	var flatten func(e ast.Expr)
+	flatten = func(e ast.Expr) {
+		if b, ok := e.(*ast.BinaryExpr); ok && b.Op == token.AND {
+			flatten(b.X)
+			flatten(b.Y)
+			return
+		}
+		operands = append(operands, e)
+	}
+	flatten(x)
+	var constraints []ast.Expr
+	var v value
+	for _, e := range operands {
+		if isConstraint(e) {
+			constraints = append(constraints, e)
+			continue
+		}
+		w := ev.eval(e, sc)
+		if _, ok := w.(bottomVal); ok {
+			v = bottom
+			continue
+		}
+		if holdsBottom(w) {
+			panic(unsure)
+		}
+		switch {
+		case v == nil:
+			v = w
+		case v == bottom:
+		default:
+			if !sameScalar(v, w) {
+				v = bottom
+			}
+		}
+	}
+	if v == nil {
+		panic(unsure) // nothing concrete: not a test direct knows
+	}
+	if v == bottom {
+		return bottom
+	}
+	for _, c := range constraints {
+		if !ev.meets(v, c, sc) {
+			return bottom
+		}
+	}
+	return v
+}
+
+// sameScalar reports whether two concrete values unify to themselves:
+// equal scalars. Scalars of different kinds do not unify; structs, lists
+// and numbers of mixed kinds are CUE's to unify.
+func sameScalar(a, b value) bool {
+	switch a.(type) {
+	case string, bool, nullVal:
+		switch b.(type) {
+		case string, bool, nullVal, int64:
+			if kindOf(a) != kindOf(b) {
+				return false
+			}
+			return equal(a, b)
+		}
+	case int64:
+		switch b.(type) {
+		case string, bool, nullVal:
+			return false
+		case int64:
+			return a == b
+		}
+	}
+	panic(unsure)
+}
+
+func kindOf(v value) string {
+	switch v.(type) {
+	case string:
+		return "string"
+	case int64:
+		return "int"
+	case bool:
+		return "bool"
+	case nullVal:
+		return "null"
+	}
+	return "other"
+}
+
+func isConstraint(e ast.Expr) bool {
+	switch x := e.(type) {
+	case *ast.Ident:
+		switch x.Name {
+		case "_", "string", "int", "bool", "null":
+			return true
+		}
+	case *ast.UnaryExpr:
+		switch x.Op {
+		case token.GEQ, token.GTR, token.LEQ, token.LSS, token.NEQ, token.MAT, token.NMAT:
+			return true
+		}
+	case *ast.ListLit:
+		for _, el := range x.Elts {
+			if _, ok := el.(*ast.Ellipsis); ok {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// meets reports whether the concrete v satisfies the constraint c. An
+// identifier such as string could be shadowed; direct does not look
+// such names up, and CUE's packs do not shadow them.
+func (ev *evaluation) meets(v value, c ast.Expr, sc *scope) bool {
+	switch x := c.(type) {
+	case *ast.Ident:
+		switch x.Name {
+		case "_":
+			return true
+		case "string", "bool", "null":
+			return kindOf(v) == x.Name
+		case "int":
+			switch v.(type) {
+			case int64:
+				return true
+			case floatVal:
+				return false
+			}
+			return kindOf(v) == "int"
+		}
+	case *ast.UnaryExpr:
+		bound := must(ev.eval(x.X, sc))
+		switch x.Op {
+		case token.MAT, token.NMAT:
+			re, ok := bound.(string)
+			if !ok {
+				panic(unsure)
+			}
+			s, ok := v.(string)
+			if !ok {
+				return false
+			}
+			return compiled(re).MatchString(s) == (x.Op == token.MAT)
+		case token.NEQ:
+			return !sameScalar(v, bound)
+		default:
+			q, ok := bound.(int64)
+			if !ok {
+				panic(unsure)
+			}
+			switch p := v.(type) {
+			case int64:
+				return compare(x.Op, p, q)
+			case string, bool, nullVal, *structVal, listVal:
+				return false
+			}
+		}
+	case *ast.ListLit:
+		// [...] or [_, _, ...]: a list of at least that many elements.
+		n := 0
+		for i, el := range x.Elts {
+			switch y := el.(type) {
+			case *ast.Ellipsis:
+				if i != len(x.Elts)-1 || (y.Type != nil && !isTop(y.Type)) {
+					panic(unsure)
+				}
+			default:
+				if !isTop(y) {
+					panic(unsure)
+				}
+				n++
+			}
+		}
+		l, ok := v.(listVal)
+		return ok && len(l) >= n
+	}
+	panic(unsure)
+}
+
+func isTop(e ast.Expr) bool {
+	id, ok := e.(*ast.Ident)
+	return ok && id.Name == "_"
+}
+
+func (ev *evaluation) call(x *ast.CallExpr, sc *scope) value {
+	var name string
+	switch f := x.Fun.(type) {
+	case *ast.Ident:
+		// len and div, unless shadowed.
+		if sc.find(f.Name) || ev.d.top[f.Name] != nil {
+			panic(unsure)
+		}
+		name = f.Name
+	case *ast.SelectorExpr:
+		id, ok := f.X.(*ast.Ident)
+		if !ok {
+			panic(unsure)
+		}
+		ns, ok := ev.lookup(id.Name, sc).(namespace)
+		if !ok {
+			panic(unsure)
+		}
+		fn, _, err := ast.LabelName(f.Sel)
+		if err != nil {
+			panic(unsure)
+		}
+		name = string(ns) + "." + fn
+	default:
+		panic(unsure)
+	}
+	args := make([]value, len(x.Args))
+	for i, a := range x.Args {
+		args[i] = must(ev.eval(a, sc))
+		if holdsBottom(args[i]) {
+			panic(unsure)
+		}
+	}
+	return builtin(name, args)
+}
+
+// find reports whether name is bound in sc short of the package.
+func (sc *scope) find(name string) bool {
+	for s := sc; s != nil; s = s.parent {
+		if s.thunk(name) != nil {
+			return true
+		}
+		if s.parent == nil {
+			if _, ok := s.file.imports[name]; ok {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func builtin(name string, args []value) value {
+	str := func(i int) string {
+		s, ok := args[i].(string)
+		if !ok {
+			panic(unsure)
+		}
+		return s
+	}
+	arity := func(n int) {
+		if len(args) != n {
+			panic(unsure)
+		}
+	}
+	switch name {
+	case "len":
+		arity(1)
+		switch v := args[0].(type) {
+		case listVal:
+			return int64(len(v))
+		case string:
+			return int64(len(v))
+		}
+	case "div":
+		arity(2)
+		p, ok1 := args[0].(int64)
+		q, ok2 := args[1].(int64)
+		if ok1 && ok2 && p >= 0 && q > 0 {
+			return p / q
+		}
+	case "strings.Contains":
+		arity(2)
+		return strings.Contains(str(0), str(1))
+	case "strings.HasPrefix":
+		arity(2)
+		return strings.HasPrefix(str(0), str(1))
+	case "strings.HasSuffix":
+		arity(2)
+		return strings.HasSuffix(str(0), str(1))
+	case "strings.ToLower":
+		arity(1)
+		return strings.ToLower(str(0))
+	case "strings.ToUpper":
+		arity(1)
+		return strings.ToUpper(str(0))
+	case "strings.TrimSpace":
+		arity(1)
+		return strings.TrimSpace(str(0))
+	case "strings.Split":
+		arity(2)
+		parts := strings.Split(str(0), str(1))
+		l := make(listVal, len(parts))
+		for i, p := range parts {
+			l[i] = p
+		}
+		return l
+	case "strings.Join":
+		arity(2)
+		l, ok := args[0].(listVal)
+		if !ok {
+			panic(unsure)
+		}
+		parts := make([]string, len(l))
+		for i, e := range l {
+			s, ok := e.(string)
+			if !ok {
+				panic(unsure)
+			}
+			parts[i] = s
+		}
+		return strings.Join(parts, str(1))
+	case "list.Contains":
+		arity(2)
+		l, ok := args[0].(listVal)
+		if !ok {
+			panic(unsure)
+		}
+		for _, e := range l {
+			if kindOf(e) == "other" || kindOf(args[1]) == "other" {
+				panic(unsure)
+			}
+			if kindOf(e) == kindOf(args[1]) && equal(e, args[1]) {
+				return true
+			}
+		}
+		return false
+	}
+	panic(unsure)
+}

@@ -1,0 +1,157 @@
+package policy
+
+import (
+	"fmt"
+
+	"cuelang.org/go/cue/ast"
+	"cuelang.org/go/cue/parser"
+	"github.com/google/go-cmp/cmp"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// hybridOf is p's engine, which must evaluate directly where it can.
+func hybridOf(t *testing.T, p *Pack) *hybrid {
+	t.Helper()
+	h, ok := p.engine.(*hybrid)
+	if !ok {
+		t.Fatalf("the pack evaluates with %T, not direct evaluation", p.engine)
+	}
+	return h
+}
+
+// Every built-in rule is written in the part of CUE direct evaluates, so
+// CUE is needed only for objects direct is unsure of.
+func TestDirectTakesBuiltinRules(t *testing.T) {
+	p := compile(t, Options{Spec: &Spec{Path: "wq.yaml", Items: 3}})
+	h := hybridOf(t, p)
+	if h.rest != nil {
+		var ids []string
+		for _, r := range h.rest.rules {
+			ids = append(ids, r.ID)
+		}
+		t.Errorf("rules left to CUE: %v", ids)
+	}
+	if _, err := p.Check("d.yaml", deployments(200)); err != nil {
+		t.Fatal(err)
+	}
+	if n := h.left.Load(); n != 0 {
+		t.Errorf("direct left %d rule evaluations of plain Deployments to CUE", n)
+	}
+	files, _ := filepath.Glob("../../testdata/policy/*.yaml")
+	for _, name := range files {
+		data, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		before := h.left.Load()
+		p.Check(filepath.Base(name), data)
+		if n := h.left.Load() - before; n != 0 {
+			t.Logf("%s: %d rule evaluations left to CUE", filepath.Base(name), n)
+		}
+	}
+}
+
+// oddValues stand where the rules expect something else: every kind CUE
+// has, empty and not, and numbers direct leaves to CUE.
+var oddValues = []string{`""`, `"Always"`, `0`, `-1`, `7`, `1.5`, `true`, `false`, `null`, `[]`, `[1]`, `{}`, `{a: 1}`, `0x10`, `"ALL"`}
+
+// Every field of every fixture object, replaced in turn by values of the
+// wrong kind, gives the same outcome directly as in the reference engine:
+// direct decides only what CUE decides the same way.
+func TestDirectMatchesReferenceOnOddValues(t *testing.T) {
+	opts := Options{Spec: &Spec{Path: "wq.yaml", Items: 3}}
+	fast := compile(t, opts)
+	opts.reference = true
+	plain := compile(t, opts)
+
+	var objs []object
+	files, _ := filepath.Glob("../../testdata/policy/*.yaml")
+	for _, name := range files {
+		data, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := plain.Check("x.yaml", data); err != nil {
+			continue // fixtures of inputs that cannot be checked
+		}
+		objs = append(objs, objectsOfStream(t, data)...)
+	}
+	for _, r := range ruleCases {
+		objs = append(objs, objectsOfStream(t, []byte(r.yaml))...)
+	}
+	odd := make([]ast.Expr, len(oddValues))
+	for i, s := range oddValues {
+		e, err := parser.ParseExpr("odd", s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		odd[i] = e
+	}
+	compared := 0
+	for _, o := range objs {
+		n := 0
+		// Each node of the object in turn, in place, restored after.
+		var visit func(e ast.Expr, path string)
+		visit = func(e ast.Expr, path string) {
+			var slots []*ast.Expr
+			var names []string
+			switch x := e.(type) {
+			case *ast.StructLit:
+				for _, d := range x.Elts {
+					if f, ok := d.(*ast.Field); ok {
+						name, _, _ := ast.LabelName(f.Label)
+						slots, names = append(slots, &f.Value), append(names, name)
+					}
+				}
+			case *ast.ListLit:
+				for i := range x.Elts {
+					slots, names = append(slots, &x.Elts[i]), append(names, fmt.Sprint(i))
+				}
+			}
+			for i, slot := range slots {
+				orig := *slot
+				p := path + "." + names[i]
+				if p != ".kind" && p != ".apiVersion" {
+					// One odd value per node, the next one each time.
+					*slot = odd[n%len(odd)]
+					compareEngines(t, fast, plain, o, p+" = "+oddValues[n%len(odd)])
+					n++
+					compared++
+				}
+				*slot = orig
+				visit(orig, p)
+			}
+		}
+		visit(o.expr, "")
+	}
+	t.Logf("%d variants compared", compared)
+}
+
+func compareEngines(t *testing.T, fast, plain *Pack, o object, what string) {
+	t.Helper()
+	job, pod := o.parts()
+	// As checkObject does: a part that is no struct is no part.
+	if job != nil {
+		if _, ok := lookup(o.expr, toAny(job)).(*ast.StructLit); !ok {
+			job = nil
+		}
+	}
+	if pod != nil {
+		if _, ok := lookup(o.expr, toAny(pod)).(*ast.StructLit); !ok {
+			pod = nil
+		}
+	}
+	got, err1 := fast.engine.evaluate(o, job, pod)
+	want, err2 := plain.engine.evaluate(o, job, pod)
+	if fmt.Sprint(err1) != fmt.Sprint(err2) {
+		t.Fatalf("%s %s: error %v, reference %v", o.kind, what, err1, err2)
+	}
+	for id, w := range want {
+		g := got[id]
+		if fmt.Sprint(g.err) != fmt.Sprint(w.err) || !cmp.Equal(g.violations, w.violations, cmp.AllowUnexported(violation{})) {
+			t.Errorf("%s %s: rule %s: got %+v (err %v), reference %+v (err %v)", o.kind, what, id, g.violations, g.err, w.violations, w.err)
+		}
+	}
+}
