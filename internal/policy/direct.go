@@ -42,27 +42,38 @@ type (
 
 var bottom value = bottomVal{}
 
-// structVal is a struct with its fields in order.
+// structVal is a struct with its fields in order. Most structs of a
+// manifest have a handful of fields: a slice searched in order beats a map.
 type structVal struct {
-	names  []string
-	fields map[string]value
+	names []string
+	vals  []value
 	// Whether a field, at any depth, is bottom: CUE may treat such a
 	// struct as an error where Go sees a struct.
 	hasBottom bool
 }
 
 func newStruct(n int) *structVal {
-	return &structVal{fields: make(map[string]value, n)}
+	return &structVal{names: make([]string, 0, n), vals: make([]value, 0, n)}
+}
+
+// get returns the field called name.
+func (s *structVal) get(name string) (value, bool) {
+	for i, n := range s.names {
+		if n == name {
+			return s.vals[i], true
+		}
+	}
+	return nil, false
 }
 
 // set adds a field; a second field of the same name would be unified,
 // which direct leaves to CUE.
 func (s *structVal) set(name string, v value) {
-	if _, dup := s.fields[name]; dup {
+	if _, dup := s.get(name); dup {
 		panic(unsure)
 	}
 	s.names = append(s.names, name)
-	s.fields[name] = v
+	s.vals = append(s.vals, v)
 	if holdsBottom(v) {
 		s.hasBottom = true
 	}
@@ -327,7 +338,7 @@ func valueAt(v value, path []string) value {
 		if !ok {
 			panic(unsure)
 		}
-		if v, ok = s.fields[p]; !ok {
+		if v, ok = s.get(p); !ok {
 			panic(unsure)
 		}
 	}
@@ -451,21 +462,22 @@ func toViolation(e value) violation {
 		panic(unsure)
 	}
 	vi := violation{at: "object"}
-	if a, ok := s.fields["at"]; ok {
+	if a, ok := s.get("at"); ok {
 		str, ok := a.(string)
 		if !ok || (str != "object" && str != "job" && str != "pod") {
 			panic(unsure)
 		}
 		vi.at = str
 	}
-	if d, ok := s.fields["detail"]; ok {
+	if d, ok := s.get("detail"); ok {
 		str, ok := d.(string)
 		if !ok {
 			panic(unsure)
 		}
 		vi.detail = str
 	}
-	path, ok := s.fields["path"].(listVal)
+	p, _ := s.get("path")
+	path, ok := p.(listVal)
 	if !ok {
 		panic(unsure)
 	}
@@ -711,7 +723,7 @@ func selectField(v value, name string) value {
 	if !ok {
 		return bottom
 	}
-	if f, ok := s.fields[name]; ok {
+	if f, ok := s.get(name); ok {
 		return f
 	}
 	return bottom
@@ -749,8 +761,8 @@ func (ev *evaluation) comprehension(clauses []ast.Clause, sc *scope, yield func(
 				bind(int64(i), must(v))
 			}
 		case *structVal:
-			for _, name := range src.names {
-				bind(name, must(src.fields[name]))
+			for i, name := range src.names {
+				bind(name, must(src.vals[i]))
 			}
 		default:
 			panic(unsure)
@@ -764,6 +776,17 @@ func (ev *evaluation) comprehension(clauses []ast.Clause, sc *scope, yield func(
 // evaluated when first referred to.
 func (ev *evaluation) scopeOf(s *ast.StructLit, sc *scope) *scope {
 	inner := &scope{parent: sc, file: sc.file}
+	n := 0
+	for _, d := range s.Elts {
+		switch d.(type) {
+		case *ast.Field, *ast.LetClause:
+			n++
+		}
+	}
+	if n > 0 {
+		inner.names = make([]string, 0, n)
+		inner.thunks = make([]thunk, 0, n)
+	}
 	for _, d := range s.Elts {
 		var name string
 		var e ast.Expr
@@ -797,8 +820,8 @@ func (ev *evaluation) structLit(s *ast.StructLit, sc *scope) value {
 	var embedded []value
 	embed := func(v value) {
 		if e, ok := v.(*structVal); ok {
-			for _, n := range e.names {
-				out.set(n, e.fields[n])
+			for i, n := range e.names {
+				out.set(n, e.vals[i])
 			}
 			return
 		}
