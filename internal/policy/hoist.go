@@ -95,18 +95,7 @@ func stripRules(files []*ast.File) {
 		}
 	}
 	for _, f := range files {
-		for _, d := range f.Decls {
-			fd, ok := d.(*ast.Field)
-			if !ok {
-				continue
-			}
-			if name, _, err := ast.LabelName(fd.Label); err != nil || name != "rules" {
-				continue
-			}
-			s, ok := fd.Value.(*ast.StructLit)
-			if !ok {
-				continue
-			}
+		for _, s := range rulesStructs(f) {
 			for _, e := range s.Elts {
 				rf, ok := e.(*ast.Field)
 				if !ok {

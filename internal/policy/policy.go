@@ -408,18 +408,7 @@ func (p *Pack) instance(ctx *cue.Context, files []*ast.File, opts ...cue.BuildOp
 
 // keepRules drops from f the rules keep does not admit.
 func keepRules(f *ast.File, keep func(id string) bool) {
-	for _, d := range f.Decls {
-		fd, ok := d.(*ast.Field)
-		if !ok {
-			continue
-		}
-		if name, _, err := ast.LabelName(fd.Label); err != nil || name != "rules" {
-			continue
-		}
-		s, ok := fd.Value.(*ast.StructLit)
-		if !ok {
-			continue
-		}
+	for _, s := range rulesStructs(f) {
 		s.Elts = slices.DeleteFunc(s.Elts, func(e ast.Decl) bool {
 			rf, ok := e.(*ast.Field)
 			if !ok {
@@ -430,6 +419,24 @@ func keepRules(f *ast.File, keep func(id string) bool) {
 		})
 	}
 	dropUnusedImports(f)
+}
+
+// rulesStructs are the struct literals of f's top-level rules fields.
+func rulesStructs(f *ast.File) []*ast.StructLit {
+	var out []*ast.StructLit
+	for _, d := range f.Decls {
+		fd, ok := d.(*ast.Field)
+		if !ok {
+			continue
+		}
+		if name, _, err := ast.LabelName(fd.Label); err != nil || name != "rules" {
+			continue
+		}
+		if s, ok := fd.Value.(*ast.StructLit); ok {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // dropUnusedImports removes the imports no longer used once rules are
