@@ -12,8 +12,9 @@ import (
 // what each rule found. Its meaning is fixed by the reference engine:
 // fill the whole object into input.object, its Job spec into input.job and
 // its pod spec into input.pod, and read every rule's violations. The
-// optimised engine (optimise.go) must give the same outcomes faster;
-// FuzzOptimisedMatchesReference holds it to that.
+// engine jobwq checks with (hybrid.go: direct evaluation, direct.go, and
+// the CUE optimiser, optimise.go, where direct is unsure) must give the
+// same outcomes faster; FuzzOptimisedMatchesReference holds it to that.
 //
 // Engines are safe for concurrent use.
 type engine interface {

@@ -49,9 +49,9 @@ func FuzzCheck(f *testing.F) {
 	})
 }
 
-// FuzzOptimisedMatchesReference: the optimiser (rule groups, pruned
-// inputs, remembered outcomes) changes how fast findings come, never
-// which: for any input, with the built-in rules and with a user's rule
+// FuzzOptimisedMatchesReference: the engine jobwq checks with (direct
+// evaluation, and the CUE optimiser's rule groups, pruned inputs and
+// remembered outcomes) changes how fast findings come, never which: for any input, with the built-in rules and with a user's rule
 // file, it reports exactly what the reference engine reports.
 //
 //	go test ./internal/policy -run '^$' -fuzz FuzzOptimisedMatchesReference -fuzztime 5m -fuzzminimizetime 10s
