@@ -603,6 +603,13 @@ func (ev *evaluation) topLevel(name string) value {
 				panic(x)
 			}
 		}()
+		if !t.dependent {
+			// A constant's verdict is kept for every object: it gets a
+			// step budget of its own, not what the rule left.
+			saved := ev.steps
+			ev.steps = 0
+			defer func() { ev.steps = saved }()
+		}
 		v = ev.eval(t.expr, &scope{file: t.file})
 	}()
 	if t.dependent {
