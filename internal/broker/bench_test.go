@@ -125,7 +125,10 @@ func BenchmarkWorkerPerItemBatched(b *testing.B) {
 
 // amqp-consume on the classic queue the article uses, and on a quorum
 // queue like jobwq's, whose consumer registration the broker commits to the
-// queue's log before the first delivery.
+// queue's log before the first delivery. (-c 1 gives it a prefetch of 1 but
+// no cancel: the next item is delivered after its ack and goes back to the
+// queue when it exits, a delivery that a quorum queue counts towards its
+// delivery limit. jobwq's worker cancels its consumer first.)
 func BenchmarkAmqpConsumePerItem(b *testing.B) {
 	amqpConsumePerItem(b, Queue{Name: brokertest.Queue(b), Type: "classic"})
 }
