@@ -90,8 +90,9 @@ func workErr(o Outcome, format string, args ...any) error {
 // dead-lettered, it ends NoItem naming them; otherwise items are held by
 // other workers and it waits for one to come back.
 //
-// Once it has taken an item, Work ends by closing conn: waiting for the
-// broker's answer is what makes Done mean acknowledged.
+// After its last item, and after a failed one, Work closes conn itself:
+// waiting for the broker's answer to that is what makes the outcome mean
+// the item was acknowledged (or returned).
 //
 // A nil error means Done; otherwise the error is a *WorkError with the
 // outcome.
