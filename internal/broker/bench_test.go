@@ -123,14 +123,27 @@ func BenchmarkWorkerPerItemBatched(b *testing.B) {
 	}
 }
 
+// amqp-consume on the classic queue the article uses, and on a quorum
+// queue like jobwq's, whose consumer registration the broker commits to the
+// queue's log before the first delivery. (-c 1 gives it a prefetch of 1 but
+// no cancel: the next item is delivered after its ack and goes back to the
+// queue when it exits, a delivery that a quorum queue counts towards its
+// delivery limit. jobwq's worker cancels its consumer first.)
 func BenchmarkAmqpConsumePerItem(b *testing.B) {
+	amqpConsumePerItem(b, Queue{Name: brokertest.Queue(b), Type: "classic"})
+}
+
+func BenchmarkAmqpConsumePerItemQuorum(b *testing.B) {
+	amqpConsumePerItem(b, quorum(brokertest.Queue(b)))
+}
+
+func amqpConsumePerItem(b *testing.B, q Queue) {
 	consume, err := exec.LookPath("amqp-consume")
 	if err != nil {
 		b.Fatal("amqp-consume not found: install Debian's amqp-tools to compare (apt-get install amqp-tools)")
 	}
 	brokertest.Shared(b)
 	conn := brokertest.Dial(b)
-	q := Queue{Name: brokertest.Queue(b), Type: "classic"}
 	barePublish(b, conn, q, numbered(b.N), DefaultWindow)
 	// rabbitmq-c reads a trailing "/" as the empty vhost.
 	url := strings.TrimSuffix(brokertest.URL(), "/")

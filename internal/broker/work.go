@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
@@ -89,6 +90,10 @@ func workErr(o Outcome, format string, args ...any) error {
 // dead-lettered, it ends NoItem naming them; otherwise items are held by
 // other workers and it waits for one to come back.
 //
+// After its last item, and after a failed one, Work closes conn itself:
+// waiting for the broker's answer to that is what makes the outcome mean
+// the item was acknowledged (or returned).
+//
 // A nil error means Done; otherwise the error is a *WorkError with the
 // outcome.
 func Work(ctx context.Context, conn *amqp.Connection, opts WorkOptions) error {
@@ -107,11 +112,35 @@ func Work(ctx context.Context, conn *amqp.Connection, opts WorkOptions) error {
 	deadline := time.Now().Add(opts.Wait)
 	closed := conn.NotifyClose(make(chan *amqp.Error, 1))
 
-	ch, err := waitForSeal(ctx, conn, opts.Queue, deadline, opts.Logf)
+	// Two channels, set up at once rather than one step after another: the
+	// consumer's, given its prefetch while the seal is checked on the
+	// other, which then writes the ledger. Only the consume itself must
+	// wait for the seal.
+	consumer := make(chan openResult, 1)
+	go func() { consumer <- openConsumer(conn) }()
+	lch, err := waitForSeal(ctx, conn, opts.Queue, deadline, opts.Logf)
+	c := <-consumer
+	if c.ch != nil {
+		defer closeChannel(c.ch)
+	}
 	if err != nil {
 		return err
 	}
-	defer closeChannel(ch)
+	// The ledger's channel enters confirm mode while the consumer starts;
+	// the first record waits for it. (amqp091-go waits for select-ok even
+	// when asked not to, and the broker sends none then.)
+	confirmed := make(chan error, 1)
+	go func() { confirmed <- lch.Confirm(false) }()
+	confirming := sync.OnceValue(func() error { return <-confirmed })
+	defer func() {
+		// Not closed under a call still waiting for its answer.
+		confirming()
+		closeChannel(lch)
+	}()
+	if c.err != nil {
+		return c.err
+	}
+	ch := c.ch
 	// What the seal says (how many items) matters only to a worker that
 	// finds nothing to take: most take an item at once, and reading the
 	// seal costs them five round trips.
@@ -129,13 +158,11 @@ func Work(ctx context.Context, conn *amqp.Connection, opts WorkOptions) error {
 		}
 		return s, nil
 	}
-	// One unacknowledged delivery at most: this worker handles one item
-	// at a time.
-	if err := ch.Qos(1, 0, false); err != nil {
-		return workErr(BrokerError, "set prefetch: %w", err)
-	}
-	if err := ch.Confirm(false); err != nil {
-		return workErr(BrokerError, "enable publisher confirms: %w", err)
+	record := func(ctx context.Context, id string) error {
+		if err := confirming(); err != nil {
+			return fmt.Errorf("enable publisher confirms: %w", err)
+		}
+		return recordDone(ctx, lch, opts.Queue, id)
 	}
 	const tag = "jobwq-work"
 	deliveries, err := ch.Consume(opts.Queue, tag, false, false, false, false, nil)
@@ -161,7 +188,7 @@ func Work(ctx context.Context, conn *amqp.Connection, opts WorkOptions) error {
 				return workErr(BrokerError, "cancel consumer: %w", err)
 			}
 		}
-		if err := process(ctx, ch, closed, d, last, opts); err != nil {
+		if err := process(ctx, conn, record, closed, d, last, opts); err != nil {
 			return err
 		}
 		if last {
@@ -173,10 +200,11 @@ func Work(ctx context.Context, conn *amqp.Connection, opts WorkOptions) error {
 }
 
 // process runs the command on one delivered item and settles it: recorded
-// in the ledger and acknowledged after success, rejected after failure.
-// The last item of a pod closes the channel, which waits for the broker to
-// have processed the acknowledgement.
-func process(ctx context.Context, ch *amqp.Channel, closed <-chan *amqp.Error, d *amqp.Delivery, last bool, opts WorkOptions) error {
+// in the ledger and acknowledged after success, rejected after
+// failure. The last item of a pod, and a failed one, closes the connection:
+// the broker answers a connection's close only after every channel on it
+// has ended, so after it processed the acknowledgement or rejection.
+func process(ctx context.Context, conn *amqp.Connection, record func(context.Context, string) error, closed <-chan *amqp.Error, d *amqp.Delivery, last bool, opts WorkOptions) error {
 	attempt := deliveryCount(*d) + 1
 	item := command.Describe(d.Body)
 	opts.Logf("took item %s from %s (delivery %d)", item, opts.Queue, attempt)
@@ -193,16 +221,14 @@ func process(ctx context.Context, ch *amqp.Channel, closed <-chan *amqp.Error, d
 		defer cancel()
 		if d.MessageId == "" {
 			opts.Logf("item %s has no index (seeded by an older jobwq?): it is not recorded in the ledger", item)
-		} else if err := recordDone(settle, ch, opts.Queue, d.MessageId); err != nil {
+		} else if err := record(settle, d.MessageId); err != nil {
 			return workErr(BrokerError, "item %s: %w; the broker returns it to the queue", item, err)
 		}
 		if err := d.Ack(false); err != nil {
 			return workErr(BrokerError, "acknowledge item %s: %w", item, err)
 		}
 		if last {
-			// Closing waits for the broker's close-ok, which comes after
-			// the ack has been processed.
-			if err := closeWithin(ch, 10*time.Second); err != nil {
+			if err := closeConnWithin(conn, 10*time.Second); err != nil {
 				return workErr(BrokerError, "acknowledge item %s: %w", item, err)
 			}
 		}
@@ -216,7 +242,7 @@ func process(ctx context.Context, ch *amqp.Channel, closed <-chan *amqp.Error, d
 		if err := d.Reject(true); err != nil {
 			return workErr(BrokerError, "return item %s after failure (%v): %w", item, runErr, err)
 		}
-		if err := closeWithin(ch, 10*time.Second); err != nil {
+		if err := closeConnWithin(conn, 10*time.Second); err != nil {
 			return workErr(BrokerError, "return item %s after failure (%v): %w", item, runErr, err)
 		}
 		where := fmt.Sprintf("went back to %s (delivery %d)", opts.Queue, attempt)
@@ -299,16 +325,31 @@ func waitForItem(ctx context.Context, conn *amqp.Connection, deliveries <-chan a
 	}
 }
 
-// closeWithin closes ch, giving up after d.
-func closeWithin(ch *amqp.Channel, d time.Duration) error {
-	done := make(chan error, 1)
-	go func() { done <- ch.Close() }()
-	select {
-	case err := <-done:
-		return err
-	case <-time.After(d):
-		return fmt.Errorf("the broker did not confirm closing the channel within %v", d)
+// closeConnWithin closes conn and waits, at most d, for the broker's
+// close-ok.
+func closeConnWithin(conn *amqp.Connection, d time.Duration) error {
+	if err := conn.CloseDeadline(time.Now().Add(d)); err != nil {
+		return fmt.Errorf("close the connection: %w", err)
 	}
+	return nil
+}
+
+type openResult struct {
+	ch  *amqp.Channel
+	err error
+}
+
+// openConsumer opens the channel that takes items, with a prefetch of one:
+// this worker handles one item at a time.
+func openConsumer(conn *amqp.Connection) openResult {
+	ch, err := conn.Channel()
+	if err != nil {
+		return openResult{err: workErr(BrokerError, "open channel: %w", err)}
+	}
+	if err := ch.Qos(1, 0, false); err != nil {
+		return openResult{ch: ch, err: workErr(BrokerError, "set prefetch: %w", err)}
+	}
+	return openResult{ch: ch}
 }
 
 // deliveryCount is how often a quorum queue delivered the message before.
@@ -347,7 +388,7 @@ func run(ctx context.Context, closed <-chan *amqp.Error, item []byte, opts WorkO
 }
 
 // waitForSeal polls for Q.seal (workers may start before the seeder) and
-// returns the channel it found it on, for the consumer to use.
+// returns the channel it found it on, for the ledger's records.
 func waitForSeal(ctx context.Context, conn *amqp.Connection, queue string, deadline time.Time, logf func(string, ...any)) (*amqp.Channel, error) {
 	logged := false
 	for {

@@ -6,7 +6,6 @@ import (
 	"os"
 	"time"
 
-	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
@@ -124,19 +123,25 @@ func newSeedCmd() *cobra.Command {
 	return cmd
 }
 
-// progress draws a bar on a terminal and logs a line every few seconds
-// elsewhere (pod logs).
+// progress rewrites one line in place on a terminal and logs a line every
+// few seconds elsewhere (pod logs). It is not a progress bar library: one of
+// those pulls net/http and more into the runner, whose start every worker
+// pod pays.
 func progress(cmd *cobra.Command, total int, logf func(string, ...any)) func(int, int) {
 	if f, ok := cmd.ErrOrStderr().(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		bar := progressbar.NewOptions(total,
-			progressbar.OptionSetWriter(f),
-			progressbar.OptionSetDescription("seeding"),
-			progressbar.OptionShowCount(),
-			progressbar.OptionShowIts(),
-			progressbar.OptionSetItsString("items"),
-			progressbar.OptionClearOnFinish(),
-		)
-		return func(done, _ int) { _ = bar.Set(done) }
+		start := time.Now()
+		var last time.Time
+		return func(done, total int) {
+			if done < total && time.Since(last) < 100*time.Millisecond {
+				return
+			}
+			last = time.Now()
+			fmt.Fprintf(f, "\rseeding %d/%d items (%.0f items/s)\x1b[K", done, total, float64(done)/time.Since(start).Seconds())
+			if done == total {
+				// The line that says it is done follows.
+				fmt.Fprint(f, "\r\x1b[K")
+			}
+		}
 	}
 	last := time.Now()
 	return func(done, total int) {

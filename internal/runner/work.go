@@ -132,7 +132,10 @@ func newWorkCmd() *cobra.Command {
 				return err
 			}
 			logf := Logger(cmd.ErrOrStderr(), "work")
-			opts.Env = command.Env(os.Environ())
+			// Finding a writable HOME touches the file system: done while
+			// the connection is made.
+			env := make(chan []string, 1)
+			go func() { env <- command.Env(os.Environ()) }()
 			opts.Stdout = cmd.OutOrStdout()
 			opts.Stderr = cmd.ErrOrStderr()
 			opts.Logf = logf
@@ -147,6 +150,7 @@ func newWorkCmd() *cobra.Command {
 				return brokerError(err)
 			}
 			defer broker.CloseConn(conn)
+			opts.Env = <-env
 			err = broker.Work(cmd.Context(), conn, opts)
 			var we *broker.WorkError
 			if errors.As(err, &we) {
