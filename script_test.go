@@ -53,8 +53,13 @@ func TestScripts(t *testing.T) {
 			rand.Read(b)
 			queue := "jobwq-script-" + filepath.Base(env.WorkDir) + "-" + hex.EncodeToString(b)
 			env.Setenv("QUEUE", queue)
+			// A second queue, for scripts that need two.
+			env.Setenv("QUEUE2", queue+"-2")
 			env.Setenv("BROKER_URL", brokertest.URL())
-			env.Defer(func() { brokertest.Delete(queue) })
+			env.Defer(func() {
+				brokertest.Delete(queue)
+				brokertest.Delete(queue + "-2")
+			})
 			return nil
 		},
 	})

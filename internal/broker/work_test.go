@@ -276,3 +276,43 @@ func TestWorkConnectionLost(t *testing.T) {
 	}
 	eventually(t, 10*time.Second, "the item back in the queue", func() bool { r, _ := brokertest.Depth(t, conn, q.Name); return r == 1 })
 }
+
+// A run leaves the queue and its companions (seal, dead letters, ledger);
+// brokertest.Delete, which every test's cleanup calls, removes them all,
+// so that tests leave nothing on the shared broker.
+func TestDeleteRemovesCompanions(t *testing.T) {
+	brokertest.Shared(t)
+	conn := brokertest.Dial(t)
+	q := brokertest.Queue(t)
+	itemsFile := filepath.Join(t.TempDir(), "items.txt")
+	if err := os.WriteFile(itemsFile, []byte("one\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if p := start(t, "", "seed", "--queue", q, "--items", itemsFile); p.wait(t, time.Minute) != 0 {
+		t.Fatalf("seed:\n%s", p.output())
+	}
+	if p := start(t, "", "work", "--queue", q, "--wait", "20s", "--", "cat"); p.wait(t, time.Minute) != 0 {
+		t.Fatalf("work:\n%s", p.output())
+	}
+	names := []string{q, q + SealSuffix, q + DeadSuffix, q + DoneSuffix}
+	exists := func(name string) bool {
+		ch, err := conn.Channel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ch.Close()
+		_, err = ch.QueueDeclarePassive(name, true, false, false, false, nil)
+		return err == nil
+	}
+	for _, n := range names {
+		if !exists(n) {
+			t.Fatalf("%s was not declared by the run: the test proves nothing", n)
+		}
+	}
+	brokertest.Delete(q)
+	for _, n := range append(names, q+LockSuffix) {
+		if exists(n) {
+			t.Errorf("%s is left after brokertest.Delete", n)
+		}
+	}
+}

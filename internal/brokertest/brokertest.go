@@ -71,7 +71,10 @@ func Delete(queue string) {
 		return
 	}
 	defer conn.Close()
-	for _, n := range []string{queue, queue + ".seal", queue + ".dead", queue + ".lock"} {
+	// The suffixes are broker's (SealSuffix, DeadSuffix, LockSuffix,
+	// DoneSuffix); broker's own tests use this package, so it cannot
+	// import them.
+	for _, n := range []string{queue, queue + ".seal", queue + ".dead", queue + ".lock", queue + ".done"} {
 		ch, err := conn.Channel()
 		if err != nil {
 			return
