@@ -195,6 +195,11 @@ func newDirect(p *Pack, files []*ast.File) *direct {
 							}
 							continue
 						}
+						if refersTo(rf.Value, "rules") {
+							// A rule that reads other rules needs them
+							// in its pack.
+							return nil
+						}
 						body, _ := rf.Value.(*ast.StructLit)
 						ruleDecls[id] = append(ruleDecls[id], &directRule{body: body, file: fs})
 					}
@@ -213,19 +218,12 @@ func newDirect(p *Pack, files []*ast.File) *direct {
 			}
 		}
 	}
-	for _, decls := range ruleDecls {
-		for _, r := range decls {
-			if r.body == nil || refersTo(r.body, "rules") {
-				// A rule that reads other rules needs them in its pack.
-				return nil
-			}
-		}
-	}
 	for id, decls := range ruleDecls {
-		if len(decls) != 1 || decls[0].body == nil || !plainRule(decls[0].body) || refersTo(decls[0].body, "rules") {
-			continue
+		// A rule declared in parts, or as anything but a struct of plain
+		// fields, is CUE's.
+		if len(decls) == 1 && decls[0].body != nil && plainRule(decls[0].body) {
+			d.rules[id] = decls[0]
 		}
-		d.rules[id] = decls[0]
 	}
 	for _, t := range d.top {
 		d.prepare(t.expr)

@@ -8,6 +8,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 )
 
@@ -153,5 +154,55 @@ func compareEngines(t *testing.T, fast, plain *Pack, o object, what string) {
 		if fmt.Sprint(g.err) != fmt.Sprint(w.err) || !cmp.Equal(g.violations, w.violations, cmp.AllowUnexported(violation{})) {
 			t.Errorf("%s %s: rule %s: got %+v (err %v), reference %+v (err %v)", o.kind, what, id, g.violations, g.err, w.violations, w.err)
 		}
+	}
+}
+
+// A user rule outside the subset is evaluated by CUE, one inside it
+// directly, and together they find what the reference finds.
+func TestHybridSplitsUserRules(t *testing.T) {
+	opts := Options{PolicyFiles: []string{"testdata/mixed.cue"}}
+	fast := compile(t, opts)
+	opts.reference = true
+	plain := compile(t, opts)
+	h := hybridOf(t, fast)
+	var rest []string
+	for _, r := range h.rest.rules {
+		rest = append(rest, r.ID)
+	}
+	if !cmp.Equal(rest, []string{"owned"}) {
+		t.Errorf("rules left to CUE: %v, want [owned]", rest)
+	}
+	input := []byte(`apiVersion: v1
+kind: ConfigMap
+metadata: {name: a-name-well-over-twenty-bytes}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: short, labels: {owner: me}}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: 7}
+`)
+	got, err := fast.Check("in.yaml", input)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := plain.Check("in.yaml", input)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Fatalf("(-reference +hybrid):\n%s", diff)
+	}
+	var found []string
+	for _, f := range Findings(got) {
+		if f.Rule == "owned" || f.Rule == "short-name" {
+			found = append(found, f.Object.Name+" "+f.Rule) // a name that is no string is no name
+		}
+	}
+	slices.Sort(found)
+	if want := []string{" owned", "a-name-well-over-twenty-bytes owned", "a-name-well-over-twenty-bytes short-name"}; !cmp.Equal(found, want) {
+		t.Errorf("findings %q, want %q", found, want)
 	}
 }
