@@ -562,10 +562,10 @@ func (ev *evaluation) topLevel(name string) value {
 	if v, ok := ev.cache[name]; ok {
 		return v
 	}
-	t, ok := ev.d.top[name]
 	if name == "input" {
 		return ev.input
 	}
+	t, ok := ev.d.top[name]
 	if !ok || t.multiple {
 		panic(unsure) // builtins, types, and what CUE unifies
 	}

@@ -3,13 +3,14 @@ package policy
 import (
 	"fmt"
 
-	"cuelang.org/go/cue/ast"
-	"cuelang.org/go/cue/parser"
-	"github.com/google/go-cmp/cmp"
 	"os"
 	"path/filepath"
 	"slices"
 	"testing"
+
+	"cuelang.org/go/cue/ast"
+	"cuelang.org/go/cue/parser"
+	"github.com/google/go-cmp/cmp"
 )
 
 // hybridOf is p's engine, which must evaluate directly where it can.
@@ -62,10 +63,7 @@ var oddValues = []string{`""`, `"Always"`, `0`, `-1`, `7`, `1.5`, `true`, `false
 // wrong kind, gives the same outcome directly as in the reference engine:
 // direct decides only what CUE decides the same way.
 func TestDirectMatchesReferenceOnOddValues(t *testing.T) {
-	opts := Options{Spec: &Spec{Path: "wq.yaml", Items: 3}}
-	fast := compile(t, opts)
-	opts.reference = true
-	plain := compile(t, opts)
+	fast, plain := withReference(t, Options{Spec: &Spec{Path: "wq.yaml", Items: 3}})
 
 	var objs []object
 	files, _ := filepath.Glob("../../testdata/policy/*.yaml")
@@ -160,10 +158,7 @@ func compareEngines(t *testing.T, fast, plain *Pack, o object, what string) {
 // A user rule outside the subset is evaluated by CUE, one inside it
 // directly, and together they find what the reference finds.
 func TestHybridSplitsUserRules(t *testing.T) {
-	opts := Options{PolicyFiles: []string{"testdata/mixed.cue"}}
-	fast := compile(t, opts)
-	opts.reference = true
-	plain := compile(t, opts)
+	fast, plain := withReference(t, Options{PolicyFiles: []string{"testdata/mixed.cue"}})
 	h := hybridOf(t, fast)
 	var rest []string
 	for _, r := range h.rest.rules {
@@ -184,17 +179,7 @@ apiVersion: v1
 kind: ConfigMap
 metadata: {name: 7}
 `)
-	got, err := fast.Check("in.yaml", input)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want, err := plain.Check("in.yaml", input)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if diff := cmp.Diff(want, got); diff != "" {
-		t.Fatalf("(-reference +hybrid):\n%s", diff)
-	}
+	got := checkAgainstReference(t, fast, plain, input)
 	var found []string
 	for _, f := range Findings(got) {
 		if f.Rule == "owned" || f.Rule == "short-name" {

@@ -94,10 +94,7 @@ func TestHoist(t *testing.T) {
 // A pack with hoisted tables and helpers gives what the reference engine,
 // which hoists nothing, gives.
 func TestHoistedMatchesReference(t *testing.T) {
-	opts := Options{PolicyFiles: []string{"testdata/hoist.cue"}}
-	fast := compile(t, opts)
-	opts.reference = true
-	plain := compile(t, opts)
+	fast, plain := withReference(t, Options{PolicyFiles: []string{"testdata/hoist.cue"}})
 	input := []byte(`apiVersion: v1
 kind: ConfigMap
 metadata: {name: a, labels: {team: payments}}
@@ -114,17 +111,7 @@ apiVersion: v1
 kind: ConfigMap
 metadata: {name: d}
 `)
-	got, err := fast.Check("in.yaml", input)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want, err := plain.Check("in.yaml", input)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if diff := cmp.Diff(want, got); diff != "" {
-		t.Fatalf("hoisted pack differs from the reference (-reference +hoisted):\n%s", diff)
-	}
+	got := checkAgainstReference(t, fast, plain, input)
 	var known []string
 	for _, f := range Findings(got) {
 		if f.Rule == "known-team" {

@@ -26,6 +26,33 @@ func compile(t *testing.T, opts Options) *Pack {
 	return p
 }
 
+// withReference compiles opts twice: for the engine jobwq checks with, and
+// for the reference engine whose findings it must give.
+func withReference(t *testing.T, opts Options) (fast, plain *Pack) {
+	t.Helper()
+	fast = compile(t, opts)
+	opts.reference = true
+	return fast, compile(t, opts)
+}
+
+// checkAgainstReference checks input with both packs, fails unless they
+// agree, and returns the results.
+func checkAgainstReference(t *testing.T, fast, plain *Pack, input []byte) []Result {
+	t.Helper()
+	got, err := fast.Check("in.yaml", input)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := plain.Check("in.yaml", input)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Fatalf("(-reference +jobwq's engine):\n%s", diff)
+	}
+	return got
+}
+
 // short renders findings as "line:col rule" for comparisons.
 // optimiser is p's optimised engine, for tests of what it remembers.
 func optimiser(t *testing.T, p *Pack) *optimised {
