@@ -22,7 +22,6 @@ import (
 	"cuelang.org/go/cue/load"
 	cueyaml "cuelang.org/go/encoding/yaml"
 	batchv1 "k8s.io/api/batch/v1"
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"sigs.k8s.io/yaml"
 
@@ -296,37 +295,17 @@ func DiskFreeLimit(size int64) int64 {
 // pod is a component's pod options as the templates take them: fields of
 // the PodSpec, and the pod template's labels and annotations.
 type pod struct {
-	Spec        podSpec           `json:"spec"`
+	// The options with podLabels and podAnnotations cleared: every other
+	// field is named as in the PodSpec, and unset ones are left out.
+	Spec        spec.PodOptions   `json:"spec"`
 	Labels      map[string]string `json:"labels"`
 	Annotations map[string]string `json:"annotations"`
 }
 
-// podSpec holds the PodSpec fields a spec may set, under their PodSpec
-// names; unset ones are left out of the pod.
-type podSpec struct {
-	NodeSelector              map[string]string                 `json:"nodeSelector,omitempty"`
-	Tolerations               []corev1.Toleration               `json:"tolerations,omitempty"`
-	Affinity                  *corev1.Affinity                  `json:"affinity,omitempty"`
-	TopologySpreadConstraints []corev1.TopologySpreadConstraint `json:"topologySpreadConstraints,omitempty"`
-	PriorityClassName         string                            `json:"priorityClassName,omitempty"`
-	ImagePullSecrets          []corev1.LocalObjectReference     `json:"imagePullSecrets,omitempty"`
-	ServiceAccountName        string                            `json:"serviceAccountName,omitempty"`
-}
-
 func podOf(o spec.PodOptions) pod {
-	return pod{
-		Spec: podSpec{
-			NodeSelector:              o.NodeSelector,
-			Tolerations:               o.Tolerations,
-			Affinity:                  o.Affinity,
-			TopologySpreadConstraints: o.TopologySpreadConstraints,
-			PriorityClassName:         o.PriorityClassName,
-			ImagePullSecrets:          o.ImagePullSecrets,
-			ServiceAccountName:        o.ServiceAccountName,
-		},
-		Labels:      orEmpty(o.PodLabels),
-		Annotations: orEmpty(o.PodAnnotations),
-	}
+	labels, annotations := o.PodLabels, o.PodAnnotations
+	o.PodLabels, o.PodAnnotations = nil, nil
+	return pod{Spec: o, Labels: orEmpty(labels), Annotations: orEmpty(annotations)}
 }
 
 // requestsFromLimits writes out the request of every resource given only
