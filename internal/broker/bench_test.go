@@ -92,34 +92,34 @@ func barePublish(b *testing.B, conn *amqp.Connection, q Queue, items []string, w
 //
 //	go test -run '^$' -bench 'PerItem' -benchtime 50x ./internal/broker
 func BenchmarkWorkerPerItem(b *testing.B) {
-	brokertest.Shared(b)
-	conn := brokertest.Dial(b)
-	q := quorum(brokertest.Queue(b))
-	bin := jobwqBin(b)
-	seedItems(b, conn, q, numbered(b.N))
-	b.ResetTimer()
+	work := seededWorker(b)
 	for range b.N {
-		c := exec.Command(bin, "work", "--queue", q.Name, "--wait", "5s", "--", "cat")
-		c.Env = append(c.Environ(), EnvURL+"="+brokertest.URL())
-		if out, err := c.CombinedOutput(); err != nil {
-			b.Fatalf("%v\n%s", err, out)
-		}
+		work()
 	}
 }
 
 // The same work with itemsPerPod: one worker process takes every item in
 // turn (start and connection paid once), recording and acknowledging each.
 func BenchmarkWorkerPerItemBatched(b *testing.B) {
+	seededWorker(b)("--items-per-pod", strconv.Itoa(b.N))
+}
+
+// seededWorker seeds b.N items into a quorum queue, resets the timer and
+// returns a run of `jobwq work ARGS -- cat` on that queue.
+func seededWorker(b *testing.B) func(args ...string) {
 	brokertest.Shared(b)
 	conn := brokertest.Dial(b)
 	q := quorum(brokertest.Queue(b))
 	bin := jobwqBin(b)
 	seedItems(b, conn, q, numbered(b.N))
 	b.ResetTimer()
-	c := exec.Command(bin, "work", "--queue", q.Name, "--wait", "5s", "--items-per-pod", strconv.Itoa(b.N), "--", "cat")
-	c.Env = append(c.Environ(), EnvURL+"="+brokertest.URL())
-	if out, err := c.CombinedOutput(); err != nil {
-		b.Fatalf("%v\n%s", err, out)
+	return func(args ...string) {
+		args = append(append([]string{"work", "--queue", q.Name, "--wait", "5s"}, args...), "--", "cat")
+		c := exec.Command(bin, args...)
+		c.Env = append(c.Environ(), EnvURL+"="+brokertest.URL())
+		if out, err := c.CombinedOutput(); err != nil {
+			b.Fatalf("%v\n%s", err, out)
+		}
 	}
 }
 

@@ -51,13 +51,9 @@ func LoadWithItems(ctx context.Context, path, file string) (*WorkQueue, error) {
 		p.problems = slices.DeleteFunc(p.problems, func(e *position.Error) bool {
 			return e.Path == "spec.items" || strings.HasPrefix(e.Path, "spec.items[")
 		})
-		v, err := validate(p)
+		v, w, err := validated(p, path)
 		if err != nil {
 			return nil, err
-		}
-		w := &WorkQueue{Path: path}
-		if err := v.Decode(w); err != nil {
-			return nil, fmt.Errorf("decode validated spec %s: %w", path, err)
 		}
 		w.Spec.Items, w.Spec.ItemsFile = nil, ""
 		if err := checkCrossField(v, w); err != nil {

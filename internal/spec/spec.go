@@ -302,19 +302,28 @@ func readLimited(path string) ([]byte, error) {
 	return data, nil
 }
 
+// validated checks p against the schema and decodes it; v is the
+// validated value.
+func validated(p *parsed, path string) (v cue.Value, w *WorkQueue, err error) {
+	if v, err = validate(p); err != nil {
+		return v, nil, err
+	}
+	w = &WorkQueue{Path: path}
+	if err := v.Decode(w); err != nil {
+		// The schema admits only what decodes; reaching here is a bug.
+		return v, nil, fmt.Errorf("decode validated spec %s: %w", path, err)
+	}
+	return v, w, nil
+}
+
 func load(path string, data []byte, f format) (*WorkQueue, error) {
 	p, err := parse(path, data, f)
 	if err != nil {
 		return nil, err
 	}
-	v, err := validate(p)
+	v, w, err := validated(p, path)
 	if err != nil {
 		return nil, err
-	}
-	w := &WorkQueue{Path: path}
-	if err := v.Decode(w); err != nil {
-		// The schema admits only what decodes; reaching here is a bug.
-		return nil, fmt.Errorf("decode validated spec %s: %w", path, err)
 	}
 	if p.format != formatCUE {
 		w.Spec.Items, w.itemPos = p.items, p.itemPos
