@@ -73,7 +73,7 @@ example:
 ## Debian's amqp-tools.
 bench: tools
 	$(GO) test -run '^$$' -bench 'Build1M' -benchmem -benchtime 3x .
-	$(GO) test -run '^$$' -bench 'LoadHostile' -benchmem -benchtime 3x ./internal/spec
+	$(GO) test -run '^$$' -bench 'LoadHostile' -benchmem -benchtime 3x ./internal/workqueue
 	$(GO) test -run '^$$' -bench 'Seed100k|BarePublish100k' -benchtime 3x ./internal/broker
 	$(GO) test -run '^$$' -bench 'AmqpPublishLoop' -benchtime 100x ./internal/broker
 	$(GO) test -run '^$$' -bench 'PerItem' -benchtime 50x ./internal/broker

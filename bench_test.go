@@ -9,8 +9,8 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/jobwq/jobwq/internal/generate"
 	"github.com/jobwq/jobwq/internal/kustree"
-	"github.com/jobwq/jobwq/internal/render"
 )
 
 // BenchmarkBuild1M is `jobwq build` on a spec whose itemsFile has
@@ -45,7 +45,7 @@ spec:
 	}
 	b.ResetTimer()
 	for i := 0; b.Loop(); i++ {
-		r, err := render.File(specPath)
+		r, err := generate.File(specPath)
 		if err != nil {
 			b.Fatal(err)
 		}

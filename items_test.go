@@ -11,10 +11,10 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/yaml"
 
+	"github.com/jobwq/jobwq/internal/generate"
 	"github.com/jobwq/jobwq/internal/items"
 	"github.com/jobwq/jobwq/internal/kustree"
-	"github.com/jobwq/jobwq/internal/render"
-	"github.com/jobwq/jobwq/internal/spec"
+	"github.com/jobwq/jobwq/internal/workqueue"
 )
 
 // TestItemsDigestAgrees follows items from a spec's itemsFile to what the
@@ -41,7 +41,7 @@ spec:
   worker: {image: "registry.example.com/w:v1", command: [run]}
 `)
 
-	w, err := spec.Load(filepath.Join(dir, "workqueue.yaml"))
+	w, err := workqueue.Load(filepath.Join(dir, "workqueue.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,7 +53,7 @@ spec:
 		t.Fatalf("the spec has %d items, want 81", n)
 	}
 
-	r, err := render.File(filepath.Join(dir, "workqueue.yaml"))
+	r, err := generate.File(filepath.Join(dir, "workqueue.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,29 +18,29 @@ const module = "github.com/jobwq/jobwq/"
 // or not at all.
 var allowedImports = map[string][]string{
 	"cmd/jobwq":                {"internal/cli"},
-	"cmd/jobwq-runner":         {"internal/runner"},
+	"cmd/jobwq-runner":         {"internal/podcli"},
 	"cue":                      nil,
 	"schemas":                  nil,
 	"internal/exitcode":        nil,
 	"internal/position":        nil,
 	"internal/position/cuepos": {"internal/position"},
 	"internal/items":           {"internal/position"},
-	"internal/spec":            {"internal/items", "internal/position", "internal/position/cuepos", "schemas"},
-	"internal/render":          {"cue", "internal/exitcode", "internal/items", "internal/spec"},
+	"internal/workqueue":       {"internal/items", "internal/position", "internal/position/cuepos", "schemas"},
+	"internal/generate":        {"cue", "internal/exitcode", "internal/items", "internal/workqueue"},
 	"internal/kustree":         {"internal/position"},
 	"internal/manifests":       {"internal/kustree", "internal/position"},
 	"internal/policy":          {"internal/position", "internal/position/cuepos", "schemas"},
 	"internal/report":          {"internal/policy", "internal/position", "internal/version"},
-	"internal/command":         nil,
-	"internal/broker":          {"internal/command", "internal/exitcode", "internal/items"},
-	"internal/local":           {"internal/exitcode"},
+	"internal/itemcmd":         nil,
+	"internal/broker":          {"internal/itemcmd", "internal/exitcode", "internal/items"},
+	"internal/localrun":        {"internal/exitcode"},
 	"internal/version":         nil,
 	"internal/image":           nil,
-	"internal/runner":          {"internal/broker", "internal/command", "internal/exitcode", "internal/items", "internal/version"},
+	"internal/podcli":          {"internal/broker", "internal/itemcmd", "internal/exitcode", "internal/items", "internal/version"},
 	"internal/cli": {
-		"internal/broker", "internal/command", "internal/exitcode", "internal/image", "internal/items", "internal/kustree", "internal/local",
-		"internal/manifests", "internal/policy", "internal/position", "internal/render", "internal/report", "internal/runner",
-		"internal/spec", "internal/version",
+		"internal/broker", "internal/itemcmd", "internal/exitcode", "internal/image", "internal/items", "internal/kustree", "internal/localrun",
+		"internal/manifests", "internal/policy", "internal/position", "internal/generate", "internal/report", "internal/podcli",
+		"internal/workqueue", "internal/version",
 	},
 	// Test helpers for the real components.
 	"internal/brokertest": nil,
@@ -56,7 +56,7 @@ var allowedImports = map[string][]string{
 // binary): they must not link the CUE evaluator, kustomize or the
 // Kubernetes API machinery, which cost every pod start time and memory
 // (one worker process per item).
-var inPods = []string{"cmd/jobwq-runner", "internal/runner", "internal/broker", "internal/command", "internal/items", "internal/exitcode", "internal/position", "internal/version"}
+var inPods = []string{"cmd/jobwq-runner", "internal/podcli", "internal/broker", "internal/itemcmd", "internal/items", "internal/exitcode", "internal/position", "internal/version"}
 
 var heavy = []string{"cuelang.org/", "sigs.k8s.io/kustomize/", "k8s.io/"}
 

@@ -8,16 +8,16 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/jobwq/jobwq/internal/generate"
 	"github.com/jobwq/jobwq/internal/kustree"
-	"github.com/jobwq/jobwq/internal/render"
-	"github.com/jobwq/jobwq/internal/spec"
+	"github.com/jobwq/jobwq/internal/workqueue"
 )
 
 // TestCommittedBuildIsCurrent keeps base/ and overlays/ at the top of the
 // repository, which users apply straight from a clone, equal to what the
 // code builds from examples/fruits.
 func TestCommittedBuildIsCurrent(t *testing.T) {
-	r, err := render.File("examples/fruits")
+	r, err := generate.File("examples/fruits")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -33,7 +33,7 @@ func TestCommittedBuildIsCurrent(t *testing.T) {
 // TestCommittedSchemaIsCurrent does the same for the JSON Schema editors
 // link to.
 func TestCommittedSchemaIsCurrent(t *testing.T) {
-	want, err := spec.JSONSchema()
+	want, err := workqueue.JSONSchema()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,7 +19,7 @@ import (
 
 	"github.com/jobwq/jobwq/internal/brokertest"
 	"github.com/jobwq/jobwq/internal/cli"
-	"github.com/jobwq/jobwq/internal/runner"
+	"github.com/jobwq/jobwq/internal/podcli"
 )
 
 var update = flag.Bool("update", false, "rewrite testscript transcripts with the actual output")
@@ -27,7 +27,7 @@ var update = flag.Bool("update", false, "rewrite testscript transcripts with the
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
 		"jobwq":        func() { os.Exit(cli.Main()) },
-		"jobwq-runner": func() { os.Exit(runner.Main()) },
+		"jobwq-runner": func() { os.Exit(podcli.Main()) },
 	})
 }
 

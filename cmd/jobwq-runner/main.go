@@ -1,12 +1,12 @@
 // Command jobwq-runner is the jobwq runner image's program: the seeder and
 // the one-item worker of a work-queue run, without the spec, build and
-// policy commands (see internal/runner).
+// policy commands (see internal/podcli).
 package main
 
 import (
 	"os"
 
-	"github.com/jobwq/jobwq/internal/runner"
+	"github.com/jobwq/jobwq/internal/podcli"
 )
 
-func main() { os.Exit(runner.Main()) }
+func main() { os.Exit(podcli.Main()) }

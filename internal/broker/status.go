@@ -8,7 +8,7 @@ import (
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
-	"github.com/jobwq/jobwq/internal/command"
+	"github.com/jobwq/jobwq/internal/itemcmd"
 )
 
 // QueueStatus is what `jobwq status` shows of a run's queue.
@@ -113,7 +113,7 @@ func (d deadItems) describe() string {
 		if i > 0 {
 			b.WriteString(", ")
 		}
-		b.WriteString(command.Describe([]byte(it)))
+		b.WriteString(itemcmd.Describe([]byte(it)))
 	}
 	if more := d.Count - len(d.Items); more > 0 {
 		fmt.Fprintf(&b, " and %d more", more)
@@ -215,10 +215,10 @@ func Retry(ctx context.Context, conn *amqp.Connection, q Queue, logf func(string
 				Body:         d.Body,
 			})
 			if err != nil {
-				return moved, fmt.Errorf("put item %s back into %s: %w", command.Describe(d.Body), q.Name, err)
+				return moved, fmt.Errorf("put item %s back into %s: %w", itemcmd.Describe(d.Body), q.Name, err)
 			}
 			if err := d.Ack(false); err != nil {
-				return moved, fmt.Errorf("take item %s out of %s: %w", command.Describe(d.Body), q.Name+DeadSuffix, err)
+				return moved, fmt.Errorf("take item %s out of %s: %w", itemcmd.Describe(d.Body), q.Name+DeadSuffix, err)
 			}
 		}
 		if n == 0 {

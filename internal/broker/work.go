@@ -11,8 +11,8 @@ import (
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
-	"github.com/jobwq/jobwq/internal/command"
 	"github.com/jobwq/jobwq/internal/exitcode"
+	"github.com/jobwq/jobwq/internal/itemcmd"
 )
 
 // Outcome is how one worker run ended; each has its own exit code so the
@@ -55,8 +55,8 @@ type WorkOptions struct {
 	// Grace is how long a stopped command has between SIGTERM and SIGKILL.
 	Grace   time.Duration
 	Command []string
-	// Env is the command's environment (see command.Env); nil means this
-	// process's, as command.Env leaves it.
+	// Env is the command's environment (see itemcmd.Env); nil means this
+	// process's, as itemcmd.Env leaves it.
 	Env    []string
 	Stdout io.Writer
 	Stderr io.Writer
@@ -104,9 +104,9 @@ func Work(ctx context.Context, conn *amqp.Connection, opts WorkOptions) error {
 		opts.Grace = 10 * time.Second
 	}
 	if opts.Env == nil {
-		opts.Env = command.Env(os.Environ())
+		opts.Env = itemcmd.Env(os.Environ())
 	}
-	if err := command.Check(opts.Command); err != nil {
+	if err := itemcmd.Check(opts.Command); err != nil {
 		return &WorkError{Outcome: Usage, Err: fmt.Errorf("%w; no item was taken", err)}
 	}
 	deadline := time.Now().Add(opts.Wait)
@@ -206,7 +206,7 @@ func Work(ctx context.Context, conn *amqp.Connection, opts WorkOptions) error {
 // has ended, so after it processed the acknowledgement or rejection.
 func process(ctx context.Context, conn *amqp.Connection, record func(context.Context, string) error, closed <-chan *amqp.Error, d *amqp.Delivery, last bool, opts WorkOptions) error {
 	attempt := deliveryCount(*d) + 1
-	item := command.Describe(d.Body)
+	item := itemcmd.Describe(d.Body)
 	opts.Logf("took item %s from %s (delivery %d)", item, opts.Queue, attempt)
 	runErr := run(ctx, closed, d.Body, opts)
 
@@ -381,7 +381,7 @@ func run(ctx context.Context, closed <-chan *amqp.Error, item []byte, opts WorkO
 		case <-runCtx.Done():
 		}
 	}()
-	return command.Run(runCtx, item, command.Options{
+	return itemcmd.Run(runCtx, item, itemcmd.Options{
 		Argv: opts.Command, Env: opts.Env, Timeout: opts.Timeout, Grace: opts.Grace,
 		Stdout: opts.Stdout, Stderr: opts.Stderr,
 	})

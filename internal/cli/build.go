@@ -9,11 +9,11 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/jobwq/jobwq/internal/generate"
 	"github.com/jobwq/jobwq/internal/kustree"
 	"github.com/jobwq/jobwq/internal/policy"
-	"github.com/jobwq/jobwq/internal/render"
 	"github.com/jobwq/jobwq/internal/report"
-	"github.com/jobwq/jobwq/internal/spec"
+	"github.com/jobwq/jobwq/internal/workqueue"
 )
 
 const buildDoc = `Write the kustomize tree for a WorkQueue spec.
@@ -51,15 +51,15 @@ func newBuildCmd() *cobra.Command {
 		Long:  buildDoc,
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var r *render.Rendered
+			var r *generate.Rendered
 			var err error
 			if itemsFile != "" {
-				var w *spec.WorkQueue
-				if w, err = spec.LoadWithItems(cmd.Context(), args[0], itemsFile); err == nil {
-					r, err = render.Spec(w)
+				var w *workqueue.WorkQueue
+				if w, err = workqueue.LoadWithItems(cmd.Context(), args[0], itemsFile); err == nil {
+					r, err = generate.Spec(w)
 				}
 			} else {
-				r, err = render.File(args[0])
+				r, err = generate.File(args[0])
 			}
 			if err != nil {
 				return specError(cmd.ErrOrStderr(), err)
@@ -85,7 +85,7 @@ func newBuildCmd() *cobra.Command {
 				return err
 			}
 			fmt.Fprintf(cmd.ErrOrStderr(), "wrote %s: %d items in %d chunks; apply with kubectl apply -k %s/overlays/<%s>\n",
-				out, r.Items.Count, len(r.Items.Chunks), out, strings.Join(render.VariantsOf(r.Spec), "|"))
+				out, r.Items.Count, len(r.Items.Chunks), out, strings.Join(generate.VariantsOf(r.Spec), "|"))
 			return nil
 		},
 	}
@@ -102,7 +102,7 @@ func newBuildCmd() *cobra.Command {
 // of the tree (the items ConfigMaps hold no pod); positions point into
 // them, named as they would be written. Findings are printed only when
 // there are some.
-func policyGate(cmd *cobra.Command, r *render.Rendered) error {
+func policyGate(cmd *cobra.Command, r *generate.Rendered) error {
 	pack, err := policy.Compile(policy.Options{Spec: &policy.Spec{Path: r.Spec.Path, Items: r.Items.Count, ItemsPerPod: r.Spec.Spec.Worker.ItemsPerPod}})
 	if err != nil {
 		return err

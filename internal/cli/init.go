@@ -11,7 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/jobwq/jobwq/internal/spec"
+	"github.com/jobwq/jobwq/internal/workqueue"
 )
 
 const initDoc = `Start a WorkQueue: write a commented spec and an items file.
@@ -76,7 +76,7 @@ func newInitCmd() *cobra.Command {
 			if !reInitName.MatchString(name) {
 				name = "my-batch"
 			}
-			schema, err := spec.JSONSchema()
+			schema, err := workqueue.JSONSchema()
 			if err != nil {
 				return err
 			}

@@ -8,7 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/jobwq/jobwq/internal/items"
-	"github.com/jobwq/jobwq/internal/spec"
+	"github.com/jobwq/jobwq/internal/workqueue"
 )
 
 const itemsDoc = `Print a spec's items, one per line, or those behind some of its pods.
@@ -39,7 +39,7 @@ func newItemsCmd() *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("--index: %w", err)
 			}
-			w, err := spec.Load(args[0])
+			w, err := workqueue.Load(args[0])
 			if err != nil {
 				return specError(cmd.ErrOrStderr(), err)
 			}

@@ -8,32 +8,32 @@ import (
 
 	"github.com/jobwq/jobwq/internal/broker"
 	"github.com/jobwq/jobwq/internal/exitcode"
+	"github.com/jobwq/jobwq/internal/generate"
 	"github.com/jobwq/jobwq/internal/position"
-	"github.com/jobwq/jobwq/internal/render"
-	"github.com/jobwq/jobwq/internal/spec"
+	"github.com/jobwq/jobwq/internal/workqueue"
 )
 
 // loadSpec validates a spec and its items, reading them to the end.
-func loadSpec(path string) (*spec.WorkQueue, int, error) {
+func loadSpec(path string) (*workqueue.WorkQueue, int, error) {
 	w, n, _, err := loadSpecFrom(context.Background(), path, nil)
 	return w, n, err
 }
 
 // loadSpecFrom is loadSpec given up when ctx ends (SIGTERM), where the
-// path spec.Stdin reads the spec from stdin. It also returns warnings:
+// path workqueue.Stdin reads the spec from stdin. It also returns warnings:
 // items that occur more than once.
-func loadSpecFrom(ctx context.Context, path string, stdin io.Reader) (*spec.WorkQueue, int, position.Errors, error) {
-	var wq *spec.WorkQueue
+func loadSpecFrom(ctx context.Context, path string, stdin io.Reader) (*workqueue.WorkQueue, int, position.Errors, error) {
+	var wq *workqueue.WorkQueue
 	var err error
-	if path == spec.Stdin && stdin != nil {
-		wq, err = spec.LoadStdin(ctx, stdin)
+	if path == workqueue.Stdin && stdin != nil {
+		wq, err = workqueue.LoadStdin(ctx, stdin)
 	} else {
-		wq, err = spec.LoadContext(ctx, path)
+		wq, err = workqueue.LoadContext(ctx, path)
 	}
 	if err != nil {
 		return nil, 0, nil, err
 	}
-	dups := spec.NewDups(wq)
+	dups := workqueue.NewDups(wq)
 	n := 0
 	for it, err := range wq.Items() {
 		if err != nil {
@@ -41,7 +41,7 @@ func loadSpecFrom(ctx context.Context, path string, stdin io.Reader) (*spec.Work
 		}
 		dups.Add(it)
 		if n++; n%4096 == 0 && ctx.Err() != nil {
-			return nil, 0, nil, &spec.LimitError{Path: wq.Path, Msg: "stopped before the items were read", Stopped: true}
+			return nil, 0, nil, &workqueue.LimitError{Path: wq.Path, Msg: "stopped before the items were read", Stopped: true}
 		}
 	}
 	warnings, err := dups.Found()
@@ -56,7 +56,7 @@ func loadSpecFrom(ctx context.Context, path string, stdin io.Reader) (*spec.Work
 func isFinding(err error) bool {
 	var es position.Errors
 	var e *position.Error
-	var le *spec.LimitError
+	var le *workqueue.LimitError
 	return errors.As(err, &es) || errors.As(err, &e) || errors.As(err, &le) && !le.Stopped
 }
 
@@ -73,7 +73,7 @@ func specError(w io.Writer, err error) error {
 // queueOf names a spec's queue as the rendered Jobs do (spec.queue.name,
 // or the one derived for the run), for status and retry.
 func queueOf(path string) (broker.Queue, error) {
-	r, err := render.File(path)
+	r, err := generate.File(path)
 	if err != nil {
 		if isFinding(err) {
 			return broker.Queue{}, findings(err)
@@ -85,5 +85,5 @@ func queueOf(path string) (broker.Queue, error) {
 		return broker.Queue{}, err
 	}
 	q := r.Spec.Spec.Queue
-	return broker.Queue{Name: work.Annotations[render.QueueAnnotation], Type: q.Type, DeliveryLimit: q.DeliveryLimit}, nil
+	return broker.Queue{Name: work.Annotations[generate.QueueAnnotation], Type: q.Type, DeliveryLimit: q.DeliveryLimit}, nil
 }

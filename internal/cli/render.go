@@ -7,8 +7,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/jobwq/jobwq/internal/generate"
 	"github.com/jobwq/jobwq/internal/kustree"
-	"github.com/jobwq/jobwq/internal/render"
 )
 
 const renderDoc = `Print the final YAML for one broker variant of a WorkQueue spec.
@@ -29,14 +29,14 @@ func newRenderCmd() *cobra.Command {
 		Long:  renderDoc,
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if !slices.Contains(render.Variants, variant) {
-				return fmt.Errorf("unknown variant %q: want one of %s", variant, strings.Join(render.Variants, ", "))
+			if !slices.Contains(generate.Variants, variant) {
+				return fmt.Errorf("unknown variant %q: want one of %s", variant, strings.Join(generate.Variants, ", "))
 			}
-			r, err := render.File(args[0])
+			r, err := generate.File(args[0])
 			if err != nil {
 				return specError(cmd.ErrOrStderr(), err)
 			}
-			of := render.VariantsOf(r.Spec)
+			of := generate.VariantsOf(r.Spec)
 			if !cmd.Flags().Changed("variant") && !slices.Contains(of, variant) {
 				variant = of[0] // a spec with an external broker
 			}
@@ -51,7 +51,7 @@ func newRenderCmd() *cobra.Command {
 			return err
 		},
 	}
-	cmd.Flags().StringVar(&variant, "variant", "deployment", "broker variant: "+strings.Join(render.Variants, ", ")+" (a spec with an external broker: external by default)")
-	_ = cmd.RegisterFlagCompletionFunc("variant", cobra.FixedCompletions(render.Variants, cobra.ShellCompDirectiveNoFileComp))
+	cmd.Flags().StringVar(&variant, "variant", "deployment", "broker variant: "+strings.Join(generate.Variants, ", ")+" (a spec with an external broker: external by default)")
+	_ = cmd.RegisterFlagCompletionFunc("variant", cobra.FixedCompletions(generate.Variants, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
 }

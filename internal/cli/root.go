@@ -10,7 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/jobwq/jobwq/internal/exitcode"
-	"github.com/jobwq/jobwq/internal/runner"
+	"github.com/jobwq/jobwq/internal/podcli"
 )
 
 // findings ends a command with exit status 1, telling the user err (nil:
@@ -37,7 +37,7 @@ func Main() int {
 // Run runs jobwq with args and returns the exit code; SIGTERM and SIGINT
 // cancel the command's context.
 func Run(args []string, s streams) int {
-	return runner.Execute(newRootCmd(), args, s.in, s.out, s.err)
+	return podcli.Execute(newRootCmd(), args, s.in, s.out, s.err)
 }
 
 func newRootCmd() *cobra.Command {
@@ -64,6 +64,6 @@ Exit codes: 0 ok, 1 findings (invalid spec, policy violation, drift),
 		newImageCmd(),
 	)
 	// The commands of the pods, which the runner binary has too.
-	root.AddCommand(runner.Commands(runner.Options{QueueOf: queueOf})...)
+	root.AddCommand(podcli.Commands(podcli.Options{QueueOf: queueOf})...)
 	return root
 }

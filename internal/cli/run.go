@@ -9,12 +9,12 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/jobwq/jobwq/internal/broker"
-	"github.com/jobwq/jobwq/internal/command"
 	"github.com/jobwq/jobwq/internal/exitcode"
-	jobwqlocal "github.com/jobwq/jobwq/internal/local"
-	"github.com/jobwq/jobwq/internal/render"
-	"github.com/jobwq/jobwq/internal/runner"
-	"github.com/jobwq/jobwq/internal/spec"
+	"github.com/jobwq/jobwq/internal/generate"
+	"github.com/jobwq/jobwq/internal/itemcmd"
+	"github.com/jobwq/jobwq/internal/localrun"
+	"github.com/jobwq/jobwq/internal/podcli"
+	"github.com/jobwq/jobwq/internal/workqueue"
 )
 
 const runDoc = `Run a whole WorkQueue on this machine against a local broker.
@@ -36,7 +36,7 @@ sharing a broker do not share a run.
 A run whose items are all done already ends at once (the ledger says so);
 --reset deletes the queue and its companions and starts over.
 
-` + runner.BrokerEnvDoc + `
+` + podcli.BrokerEnvDoc + `
 
 Exit status: 0 when every item succeeded, 1 when the run failed (too many
 failed workers, items dead-lettered, a queue seeded with other items), 2
@@ -48,7 +48,7 @@ Examples:
 
 func newRunCmd() *cobra.Command {
 	var (
-		bf      runner.BrokerFlags
+		bf      podcli.BrokerFlags
 		local   bool
 		reset   bool
 		queue   string
@@ -66,7 +66,7 @@ func newRunCmd() *cobra.Command {
 			if variant != "queue" && variant != "indexed" {
 				return fmt.Errorf("--variant %q: want queue or indexed", variant)
 			}
-			w, err := spec.Load(args[0])
+			w, err := workqueue.Load(args[0])
 			if err != nil {
 				return specError(cmd.ErrOrStderr(), err)
 			}
@@ -77,10 +77,10 @@ func newRunCmd() *cobra.Command {
 				w.Spec.Queue.Name = queue
 			}
 			// Before the seeder: a typo must not leave a seeded queue.
-			if err := command.Check(w.Spec.Worker.Command); err != nil {
+			if err := itemcmd.Check(w.Spec.Worker.Command); err != nil {
 				return fmt.Errorf("spec.worker.command: %w; nothing was seeded", err)
 			}
-			r, err := render.Spec(w)
+			r, err := generate.Spec(w)
 			if err != nil {
 				return specError(cmd.ErrOrStderr(), err)
 			}
@@ -95,9 +95,9 @@ func newRunCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			logf := runner.Logger(cmd.ErrOrStderr(), "run")
+			logf := podcli.Logger(cmd.ErrOrStderr(), "run")
 			if reset {
-				if err := resetQueue(cfg, workJob.Annotations[render.QueueAnnotation]); err != nil {
+				if err := resetQueue(cfg, workJob.Annotations[generate.QueueAnnotation]); err != nil {
 					return err
 				}
 			}
@@ -106,7 +106,7 @@ func newRunCmd() *cobra.Command {
 				return err
 			}
 			defer cleanup()
-			opts := jobwqlocal.Options{
+			opts := localrun.Options{
 				Self:      self,
 				BrokerURL: cfg.URL(),
 				Volumes:   map[string]string{"items": itemsDir},
@@ -116,10 +116,10 @@ func newRunCmd() *cobra.Command {
 				Logf:      logf,
 			}
 			start := time.Now()
-			if err := jobwqlocal.Seed(cmd.Context(), seedJob, opts); err != nil {
+			if err := localrun.Seed(cmd.Context(), seedJob, opts); err != nil {
 				return runFailure(err, " (--reset starts over)")
 			}
-			sum, err := jobwqlocal.Work(cmd.Context(), workJob, opts)
+			sum, err := localrun.Work(cmd.Context(), workJob, opts)
 			logf("%d of %d items succeeded, %d failed attempts, in %v", sum.Succeeded, r.Items.Count, sum.Failed, time.Since(start).Round(time.Millisecond))
 			return runFailure(err, "")
 		},
@@ -133,7 +133,7 @@ func newRunCmd() *cobra.Command {
 }
 
 // runIndexed runs the indexed variant's pods on this machine.
-func runIndexed(cmd *cobra.Command, r *render.Rendered) error {
+func runIndexed(cmd *cobra.Command, r *generate.Rendered) error {
 	job, err := r.IndexedJob()
 	if err != nil {
 		return err
@@ -143,9 +143,9 @@ func runIndexed(cmd *cobra.Command, r *render.Rendered) error {
 		return err
 	}
 	defer cleanup()
-	logf := runner.Logger(cmd.ErrOrStderr(), "run")
+	logf := podcli.Logger(cmd.ErrOrStderr(), "run")
 	start := time.Now()
-	sum, err := jobwqlocal.Indexed(cmd.Context(), job, jobwqlocal.Options{
+	sum, err := localrun.Indexed(cmd.Context(), job, localrun.Options{
 		Self:    self,
 		Volumes: map[string]string{"items": itemsDir},
 		Env:     os.Environ(),
@@ -155,7 +155,7 @@ func runIndexed(cmd *cobra.Command, r *render.Rendered) error {
 	})
 	logf("%d of %d indexes succeeded, %d failed attempts, in %v", sum.Succeeded, *job.Spec.Completions, sum.Failed, time.Since(start).Round(time.Millisecond))
 	if len(sum.FailedIndexes) > 0 {
-		logf("the failed items: jobwq items %s --index %s", r.Spec.Path, jobwqlocal.IndexList(sum.FailedIndexes))
+		logf("the failed items: jobwq items %s --index %s", r.Spec.Path, localrun.IndexList(sum.FailedIndexes))
 	}
 	return runFailure(err, "")
 }
@@ -163,7 +163,7 @@ func runIndexed(cmd *cobra.Command, r *render.Rendered) error {
 // localPods prepares what the local pods need: this executable (the jobwq
 // their containers run) and a directory holding the item chunk files their
 // items volume would mount; cleanup removes the directory.
-func localPods(r *render.Rendered) (self, itemsDir string, cleanup func(), err error) {
+func localPods(r *generate.Rendered) (self, itemsDir string, cleanup func(), err error) {
 	self, err = os.Executable()
 	if err != nil {
 		return "", "", nil, fmt.Errorf("find own executable: %w", err)
@@ -182,7 +182,7 @@ func localPods(r *render.Rendered) (self, itemsDir string, cleanup func(), err e
 
 // runFailure gives a failed local run its exit status.
 func runFailure(err error, hint string) error {
-	var f *jobwqlocal.Failure
+	var f *localrun.Failure
 	if errors.As(err, &f) {
 		return exitWithErr(f.Code, fmt.Errorf("%w%s", err, hint))
 	}

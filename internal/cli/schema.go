@@ -3,7 +3,7 @@ package cli
 import (
 	"github.com/spf13/cobra"
 
-	"github.com/jobwq/jobwq/internal/spec"
+	"github.com/jobwq/jobwq/internal/workqueue"
 )
 
 const schemaDoc = `Print the JSON Schema of the WorkQueue spec.
@@ -24,7 +24,7 @@ func newSchemaCmd() *cobra.Command {
 		Long:  schemaDoc,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			b, err := spec.JSONSchema()
+			b, err := workqueue.JSONSchema()
 			if err != nil {
 				return err
 			}

@@ -8,7 +8,7 @@ import (
 
 	"github.com/jobwq/jobwq/internal/exitcode"
 	"github.com/jobwq/jobwq/internal/position"
-	"github.com/jobwq/jobwq/internal/spec"
+	"github.com/jobwq/jobwq/internal/workqueue"
 )
 
 const vetDoc = `Validate WorkQueue specs without writing anything.
@@ -58,7 +58,7 @@ func newVetCmd() *cobra.Command {
 					fmt.Fprintf(cmd.ErrOrStderr(), "jobwq: %v\n", err)
 					code = exitcode.Usage
 				}
-				var limit *spec.LimitError
+				var limit *workqueue.LimitError
 				if errors.As(err, &limit) {
 					// The abandoned evaluation cannot be stopped and
 					// keeps its CPU and memory: exit rather than go on.

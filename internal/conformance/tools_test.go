@@ -11,10 +11,10 @@ import (
 	"github.com/aymanbagabas/go-udiff"
 	"sigs.k8s.io/yaml"
 
+	"github.com/jobwq/jobwq/internal/generate"
 	"github.com/jobwq/jobwq/internal/kubetest"
 	"github.com/jobwq/jobwq/internal/kustree"
 	"github.com/jobwq/jobwq/internal/policy"
-	"github.com/jobwq/jobwq/internal/render"
 )
 
 // The tools below judge what jobwq renders in-process, without the API
@@ -22,9 +22,9 @@ import (
 
 var renderSpecs = []string{"../../examples/fruits", "../render/testdata/full/workqueue.yaml", "../render/testdata/pods/workqueue.yaml", "../render/testdata/external/workqueue.yaml"}
 
-func renderSpec(t testing.TB, path string) *render.Rendered {
+func renderSpec(t testing.TB, path string) *generate.Rendered {
 	t.Helper()
-	r, err := render.File(path)
+	r, err := generate.File(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,7 +46,7 @@ func TestBuildMatchesKubectl(t *testing.T) {
 		if err := kustree.Write(dir, files); err != nil {
 			t.Fatal(err)
 		}
-		for _, v := range render.VariantsOf(r.Spec) {
+		for _, v := range generate.VariantsOf(r.Spec) {
 			t.Run(filepath.Base(s)+"/"+v, func(t *testing.T) {
 				want, err := exec.Command(kubectl, "kustomize", filepath.Join(dir, "overlays", v)).Output()
 				if err != nil {
@@ -76,7 +76,7 @@ func TestBuildMatchesKubectl(t *testing.T) {
 func TestOverlaysCarryNamespaceAndLabels(t *testing.T) {
 	r := renderSpec(t, "../render/testdata/full/workqueue.yaml")
 	files := r.Files
-	for _, v := range render.VariantsOf(r.Spec) {
+	for _, v := range generate.VariantsOf(r.Spec) {
 		out, err := kustree.Build(files, "overlays/"+v)
 		if err != nil {
 			t.Fatal(err)
@@ -106,7 +106,7 @@ func TestKubeScoreNoCritical(t *testing.T) {
 	for _, s := range renderSpecs {
 		r := renderSpec(t, s)
 		files := r.Files
-		for _, v := range render.VariantsOf(r.Spec) {
+		for _, v := range generate.VariantsOf(r.Spec) {
 			t.Run(filepath.Base(s)+"/"+v, func(t *testing.T) {
 				out, err := kustree.Build(files, "overlays/"+v)
 				if err != nil {
@@ -148,7 +148,7 @@ func TestRenderedOutputPassesPolicy(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, variant := range render.VariantsOf(r.Spec) {
+		for _, variant := range generate.VariantsOf(r.Spec) {
 			t.Run(filepath.Base(ex)+"/"+variant, func(t *testing.T) {
 				out, err := kustree.Build(r.Files, "overlays/"+variant)
 				if err != nil {

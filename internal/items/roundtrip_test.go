@@ -13,9 +13,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/yaml"
 
+	"github.com/jobwq/jobwq/internal/generate"
 	"github.com/jobwq/jobwq/internal/items"
 	"github.com/jobwq/jobwq/internal/kustree"
-	"github.com/jobwq/jobwq/internal/render"
 )
 
 // itemsKustomization is base/items/kustomization.yaml exactly as jobwq
@@ -31,7 +31,7 @@ var itemsKustomization = sync.OnceValues(func() ([]byte, error) {
 	if err := os.WriteFile(spec, []byte("apiVersion: jobwq.dev/v1alpha1\nkind: WorkQueue\nmetadata: {name: rt}\nspec: {items: [x], worker: {image: \"w:1\", command: [run]}}\n"), 0o644); err != nil {
 		return nil, err
 	}
-	r, err := render.File(spec)
+	r, err := generate.File(spec)
 	if err != nil {
 		return nil, err
 	}
