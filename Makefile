@@ -64,6 +64,15 @@ conformance: kube-tools
 e2e: kube-tools kueue
 	JOBWQ_CACHE=$(CACHE) $(GO) test -race -count=1 -timeout 30m -v ./internal/e2e
 
+## bench-e2e: jobwq at scale on real pods (as root; not part of make test):
+## 100,000 items at 1,000 per pod with the queue and indexed variants, the
+## growth from 1,000 to 100,000, and the article's amqp-consume -c 1 pattern
+## beside jobwq at one item per pod, one line per run. Needs Debian's
+## amqp-tools besides what make e2e needs.
+bench-e2e: kube-tools kueue
+	$(GO) vet -tags bench_e2e ./internal/e2e
+	JOBWQ_CACHE=$(CACHE) $(GO) test -tags bench_e2e -count=1 -timeout 90m -run '^TestBenchE2E$$' ./internal/e2e
+
 ## generate: refresh everything derived from the code and the CUE.
 generate:
 	$(GO) run ./cmd/jobwq schema > schemas/workqueue.schema.json
