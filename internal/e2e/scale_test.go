@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -104,6 +105,7 @@ func benchJobwq(t *testing.T, variant string, n, perPod, parallelism int) benchR
 	st := r.WaitJob(job, "Complete", 20*time.Minute)
 	row := benchRow{name: "jobwq " + variant, items: n, perPod: perPod, wall: r.since(), failed: st.Failed}
 	_, _, row.pods = r.Workers.Max()
+	row.note = r.podTimes(job, perPod).String()
 	if variant != "indexed" {
 		row.brokerPeak = r.brokerPeak()
 		r.CheckDrained()
@@ -133,7 +135,7 @@ func benchJobwqPerItem(t *testing.T, n, parallelism int) benchRow {
 	job := r.Job("work")
 	st := r.WaitJob(job, "Complete", 20*time.Minute)
 	row := benchRow{name: "jobwq statefulset, worker Job only", items: n, perPod: 1, wall: r.since(), failed: st.Failed,
-		brokerPeak: r.brokerPeak(), note: "(broker Ready, queue seeded before the apply)"}
+		brokerPeak: r.brokerPeak(), note: "(broker Ready, queue seeded before the apply) " + r.podTimes(job, 1).String()}
 	_, _, row.pods = r.Workers.Max()
 	r.CheckDrained()
 	if st.Succeeded != n || st.Failed != 0 {
@@ -204,7 +206,7 @@ spec:
 	r.Applied = time.Now()
 	st := r.WaitJob("job-wq-1", "Complete", 20*time.Minute)
 	row := benchRow{name: "article: amqp-consume -c 1", items: n, perPod: 1, wall: r.since(), failed: st.Failed,
-		brokerPeak: r.brokerPeak(), note: "(broker Ready, queue seeded before the apply)"}
+		brokerPeak: r.brokerPeak(), note: "(broker Ready, queue seeded before the apply) " + r.podTimes("job-wq-1", 1).String()}
 	_, _, row.pods = r.Workers.Max()
 	// Pods restarted in place (OnFailure) are counted as restarts.
 	restarts := node.MustKubectl(t, "get", "pods", "-n", r.NS, "-l", "app.kubernetes.io/component=article-worker",
@@ -349,4 +351,58 @@ func amqpToolsImage(t *testing.T) string {
 		t.Fatalf("ctr images import: %v\n%s", err, b)
 	}
 	return ref
+}
+
+// podTiming is where a Job's pods spent their time, on average over the
+// succeeded ones: from creation to the main container's start (scheduling,
+// sandbox, init containers: what every pod pays), and the main
+// container's run (connecting, then the items).
+type podTiming struct {
+	pods          int
+	start, run    time.Duration
+	perPod, items int
+}
+
+func (p podTiming) String() string {
+	if p.pods == 0 {
+		return ""
+	}
+	return fmt.Sprintf("per pod: start %v, run %v (%.1f ms/item)", p.start.Round(10*time.Millisecond), p.run.Round(10*time.Millisecond),
+		float64(p.run.Microseconds())/1000/float64(p.perPod))
+}
+
+func (r *Run) podTimes(job string, perPod int) podTiming {
+	r.t.Helper()
+	out := node.MustKubectl(r.t, "get", "pods", "-n", r.NS, "-l", "batch.kubernetes.io/job-name="+job, "-o", "json")
+	var list struct {
+		Items []struct {
+			Metadata struct{ CreationTimestamp time.Time }
+			Status   struct {
+				Phase             string
+				ContainerStatuses []struct {
+					State struct {
+						Terminated *struct{ StartedAt, FinishedAt time.Time }
+					}
+				}
+			}
+		}
+	}
+	if err := json.Unmarshal([]byte(out), &list); err != nil {
+		r.t.Fatal(err)
+	}
+	t := podTiming{perPod: perPod}
+	for _, p := range list.Items {
+		if p.Status.Phase != "Succeeded" || len(p.Status.ContainerStatuses) != 1 || p.Status.ContainerStatuses[0].State.Terminated == nil {
+			continue
+		}
+		term := p.Status.ContainerStatuses[0].State.Terminated
+		t.pods++
+		t.start += term.StartedAt.Sub(p.Metadata.CreationTimestamp)
+		t.run += term.FinishedAt.Sub(term.StartedAt)
+	}
+	if t.pods > 0 {
+		t.start /= time.Duration(t.pods)
+		t.run /= time.Duration(t.pods)
+	}
+	return t
 }
