@@ -39,9 +39,10 @@ import (
 var (
 	kueueOnce sync.Once
 	kueueErr  error
-	// kueueFlavor is the one ResourceFlavor every test's ClusterQueue uses.
-	kueueFlavor = "jobwq-e2e"
 )
+
+// kueueFlavor is the one ResourceFlavor every test's ClusterQueue uses.
+const kueueFlavor = "jobwq-e2e"
 
 // requireKueue starts Kueue on the node once, failing the test when it
 // cannot (a missing build says what to run).
@@ -125,15 +126,10 @@ func startKueue() error {
 		return err
 	}
 
-	for _, f := range []string{"kueue.x-k8s.io_resourceflavors.yaml", "kueue.x-k8s.io_clusterqueues.yaml", "kueue.x-k8s.io_localqueues.yaml",
-		"kueue.x-k8s.io_cohorts.yaml", "kueue.x-k8s.io_workloads.yaml", "kueue.x-k8s.io_workloadpriorityclasses.yaml",
-		"kueue.x-k8s.io_admissionchecks.yaml", "kueue.x-k8s.io_topologies.yaml", "kueue.x-k8s.io_provisioningrequestconfigs.yaml",
-		"kueue.x-k8s.io_multikueueconfigs.yaml", "kueue.x-k8s.io_multikueueclusters.yaml"} {
-		// create, not apply: the Workload CRD is larger than apply's
-		// last-applied annotation may be.
-		if r := node.KubectlContext(context.Background(), "", "create", "-f", filepath.Join(dir, "config", "crd", f)); r.Err != nil {
-			return fmt.Errorf("e2e: Kueue CRD %s: %v", f, r)
-		}
+	// create, not apply: the Workload CRD is larger than apply's
+	// last-applied annotation may be.
+	if r := node.KubectlContext(context.Background(), "", "create", "-f", filepath.Join(dir, "config", "crd")); r.Err != nil {
+		return fmt.Errorf("e2e: Kueue's CRDs: %v", r)
 	}
 	for _, crd := range []string{"clusterqueues", "localqueues", "resourceflavors", "workloads", "workloadpriorityclasses"} {
 		if r := node.KubectlContext(context.Background(), "", "wait", "--for=condition=Established", "--timeout=60s", "crd/"+crd+".kueue.x-k8s.io"); r.Err != nil {
@@ -563,27 +559,33 @@ func (r *Run) CheckAdmittedByKueue(job string) {
 // The test takes that order for sure.
 func (r *Run) ApplyWorkerFirst(kind string) {
 	r.t.Helper()
-	out := node.MustKubectl(r.t, "kustomize", filepath.Join(r.Dir, "overlays", r.Variant))
-	var first, rest []string
-	for _, doc := range docSep.Split(out, -1) {
-		if strings.Contains(doc, "\n  name: "+r.Spec.Name+"-"+kind+"-") {
-			first = append(first, doc)
-		} else {
-			rest = append(rest, doc)
-		}
-	}
-	if len(first) != 1 {
-		r.t.Fatalf("found %d %s Jobs in the %s overlay, want 1", len(first), kind, r.Variant)
-	}
-	if res := node.KubectlStdin(r.t, first[0], "apply", "-n", r.NS, "-f", "-"); res.Err != nil {
-		r.t.Fatalf("apply the %s Job: %v", kind, res)
-	}
-	r.Applied = time.Now()
+	isJob := func(doc string) bool { return strings.Contains(doc, "\n  name: "+r.Spec.Name+"-"+kind+"-") }
+	r.ApplyOnly(isJob)
 	job := r.Job(kind)
 	r.WaitWorkload(job, "Admitted", time.Minute)
-	if res := node.KubectlStdin(r.t, strings.Join(rest, "---\n"), "apply", "-n", r.NS, "-f", "-"); res.Err != nil {
-		r.t.Fatalf("apply the rest: %v", res)
+	applied := r.Applied
+	r.ApplyOnly(func(doc string) bool { return !isJob(doc) })
+	r.Applied = applied
+}
+
+// ApplyOnly applies the overlay's objects for which keep is true, with
+// the same kubectl apply, fed the kustomize output.
+func (r *Run) ApplyOnly(keep func(doc string) bool) {
+	r.t.Helper()
+	out := node.MustKubectl(r.t, "kustomize", filepath.Join(r.Dir, "overlays", r.Variant))
+	var docs []string
+	for _, doc := range docSep.Split(out, -1) {
+		if strings.TrimSpace(doc) != "" && keep(doc) {
+			docs = append(docs, doc)
+		}
 	}
+	if len(docs) == 0 {
+		r.t.Fatalf("no object of the %s overlay to apply", r.Variant)
+	}
+	if res := node.KubectlStdin(r.t, strings.Join(docs, "---\n"), "apply", "-n", r.NS, "-f", "-"); res.Err != nil {
+		r.t.Fatalf("apply: %v", res)
+	}
+	r.Applied = time.Now()
 }
 
 // SeededOnce fails the test unless exactly one pod's seed step seeded the

@@ -235,24 +235,6 @@ const benchContainerSecurity = `        securityContext:
           readOnlyRootFilesystem: true
 `
 
-var docStart = regexp.MustCompile(`(?m)^---\n`)
-
-// ApplyOnly applies the overlay's objects for which keep is true.
-func (r *Run) ApplyOnly(keep func(doc string) bool) {
-	r.t.Helper()
-	out := node.MustKubectl(r.t, "kustomize", filepath.Join(r.Dir, "overlays", r.Variant))
-	var docs []string
-	for _, doc := range docStart.Split(out, -1) {
-		if strings.TrimSpace(doc) != "" && keep(doc) {
-			docs = append(docs, doc)
-		}
-	}
-	if res := node.KubectlStdin(r.t, strings.Join(docs, "---\n"), "apply", "-n", r.NS, "-f", "-"); res.Err != nil {
-		r.t.Fatalf("apply: %v", res)
-	}
-	r.Applied = time.Now()
-}
-
 // deleteWorkloads stops everything the run left running, so that an idle
 // broker takes no CPU from the next run.
 func (r *Run) deleteWorkloads() {
