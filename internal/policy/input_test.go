@@ -27,7 +27,7 @@ func TestNullAndDuplicates(t *testing.T) {
 			"  initContainers: null\n  volumes:\n  containers:\n  - name: a\n    image: a:1\n    args:\n    # nothing\n    env: null\n    ports: null\n" +
 			"    resources: {requests: {cpu: 1, memory: 1}, limits: {cpu: 1, memory: 1}}\n" +
 			"    securityContext: {privileged: true, allowPrivilegeEscalation: false, capabilities: {drop: [ALL], add: null}}\n",
-		want: []string{"17:23 pss-privileged"},
+		want: []string{"17:5 container-read-only-root-filesystem", "17:23 pss-privileged"},
 	}, {
 		name: "containers: null is a pod without containers",
 		src:  "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  automountServiceAccountToken: false\n  containers: null\n",
@@ -35,7 +35,7 @@ func TestNullAndDuplicates(t *testing.T) {
 	}, {
 		name: "a null list element is an empty object",
 		src:  "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  automountServiceAccountToken: false\n  securityContext: {runAsNonRoot: true, seccompProfile: {type: RuntimeDefault}}\n  containers: [null]\n",
-		want: []string{"7:16 container-image-required", "7:16 container-limits", "7:16 container-requests", "7:16 pss-allow-privilege-escalation", "7:16 pss-capabilities"},
+		want: []string{"7:16 container-image-required", "7:16 container-limits", "7:16 container-read-only-root-filesystem", "7:16 container-requests", "7:16 pss-allow-privilege-escalation", "7:16 pss-capabilities"},
 	}, {
 		name: "duplicate keys",
 		src:  "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  hostNetwork: true\n  containers: []\n  hostNetwork: false\n",
@@ -157,8 +157,8 @@ func TestCheckCancelled(t *testing.T) {
 
 // A ServiceAccount in the same input that turns the token off satisfies
 // automount-service-account-token for the pods that run as it and leave
-// the setting to it; not for pods in another namespace, of another
-// account, or that turn the token on themselves.
+// the setting to it; not for pods in another namespace or of another
+// account. A pod that turns the token on itself has chosen to.
 func TestAcrossServiceAccount(t *testing.T) {
 	p := compile(t, Options{})
 	src := `apiVersion: v1
@@ -197,7 +197,7 @@ spec: {serviceAccountName: worker, automountServiceAccountToken: true, container
 			got = append(got, f.Object.Name)
 		}
 	}
-	if diff := cmp.Diff([]string{"other-namespace", "default-account", "turns-it-on"}, got); diff != "" {
+	if diff := cmp.Diff([]string{"other-namespace", "default-account"}, got); diff != "" {
 		t.Errorf("pods with automount findings (-want +got):\n%s", diff)
 	}
 }

@@ -98,7 +98,7 @@ func TestFixtures(t *testing.T) {
 	jobRules := []string{
 		"8:1 job-active-deadline", "8:1 job-backoff-limit", "8:1 job-pod-failure-policy-missing", "8:1 job-ttl-after-finished",
 		"14:5 automount-service-account-token",
-		"16:9 container-limits", "16:9 container-requests",
+		"16:9 container-limits", "16:9 container-read-only-root-filesystem", "16:9 container-requests",
 		"16:9 pss-allow-privilege-escalation", "16:9 pss-capabilities", "16:9 pss-run-as-non-root", "16:9 pss-seccomp",
 		"20:11 credentials-in-url", "20:11 guest-user",
 	}
@@ -110,7 +110,7 @@ func TestFixtures(t *testing.T) {
 		{"job-wq-1.yaml", []string{
 			"7:1 job-active-deadline", "7:1 job-backoff-limit", "7:1 job-pod-failure-policy-missing", "7:1 job-ttl-after-finished",
 			"13:5 automount-service-account-token",
-			"15:9 container-limits", "15:9 container-requests",
+			"15:9 container-limits", "15:9 container-read-only-root-filesystem", "15:9 container-requests",
 			"15:9 pss-allow-privilege-escalation", "15:9 pss-capabilities", "15:9 pss-run-as-non-root", "15:9 pss-seccomp",
 			"16:9 image-tag",
 			"19:11 credentials-in-url", "19:11 guest-user",
@@ -300,7 +300,7 @@ func TestInputShapes(t *testing.T) {
   "containers": [{"name": "c", "image": "c:latest",
    "resources": {"requests": {"cpu": 1, "memory": 1}, "limits": {"cpu": 1, "memory": 1}},
    "securityContext": {"allowPrivilegeEscalation": false, "capabilities": {"drop": ["ALL"]}}}]}}`,
-			want: []string{"4:32 image-tag"}, // the key's opening quote
+			want: []string{"4:32 image-tag", "6:4 container-read-only-root-filesystem"}, // the key's opening quote
 		},
 		{
 			name: "a List opened up",
@@ -530,5 +530,39 @@ func TestSeverityOverride(t *testing.T) {
 		if _, err := Compile(Options{Severity: []string{bad}}); err == nil {
 			t.Errorf("--severity %s: no error", bad)
 		}
+	}
+}
+
+// A Job of a fixed number of pods, as Kueue's samples are, is no work
+// queue, and no finding calls it one.
+func TestFixedCompletionsJobIsNoWorkQueue(t *testing.T) {
+	src := `apiVersion: batch/v1
+kind: Job
+metadata:
+  name: sample-job
+  labels: {kueue.x-k8s.io/queue-name: user-queue}
+spec:
+  parallelism: 3
+  completions: 3
+  suspend: true
+  template:
+    spec:
+      restartPolicy: Never
+      containers:
+      - {name: dummy-job, image: registry.k8s.io/e2e-test-images/agnhost:2.53, args: [entrypoint-tester, hello, world]}
+`
+	fs, err := compile(t, Options{}).CheckBytes("kueue.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, f := range fs {
+		if strings.Contains(f.Message, "work-queue") || strings.Contains(f.Message, "work queue") {
+			t.Errorf("%s calls it a work queue: %s", f.Rule, f.Message)
+		}
+		found = found || f.Rule == "job-pod-failure-policy-missing"
+	}
+	if !found {
+		t.Error("a Job of 3 pods without podFailurePolicy: no job-pod-failure-policy-missing")
 	}
 }
