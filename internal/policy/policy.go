@@ -23,6 +23,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -247,9 +248,9 @@ func Compile(opts Options) (*Pack, error) {
 		p.sources = append(p.sources, source{path.Join(builtinDir, path.Base(name)), src})
 	}
 	for _, f := range opts.PolicyFiles {
-		src, err := os.ReadFile(f)
+		src, err := readPolicy(f)
 		if err != nil {
-			return nil, fmt.Errorf("read policy: %w", err)
+			return nil, err
 		}
 		file, err := parser.ParseFile(f, src, parser.PackageClauseOnly)
 		if err != nil {
@@ -336,6 +337,54 @@ func Compile(opts Options) (*Pack, error) {
 		return nil, err
 	}
 	return p, nil
+}
+
+// MaxPolicyFile bounds a policy file: rules are a few kilobytes, and a
+// larger file is a mistake (a data file, /dev/zero behind a symlink).
+const MaxPolicyFile = 4 << 20
+
+// readPolicy reads a user's policy file, which must be a regular file (a
+// FIFO would block the run forever, a device never end) of at most
+// MaxPolicyFile bytes.
+func readPolicy(name string) ([]byte, error) {
+	// Stat before opening: opening a FIFO blocks until a writer comes.
+	fi, err := os.Stat(name)
+	if err != nil {
+		return nil, fmt.Errorf("read policy: %w", err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("read policy %s: not a regular file (%s)", name, fileKind(fi.Mode()))
+	}
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, fmt.Errorf("read policy: %w", err)
+	}
+	defer f.Close()
+	src, err := io.ReadAll(io.LimitReader(f, MaxPolicyFile+1))
+	if err != nil {
+		return nil, fmt.Errorf("read policy: %w", err)
+	}
+	if len(src) > MaxPolicyFile {
+		return nil, fmt.Errorf("read policy %s: larger than %d MiB; a policy is rules, not data", name, MaxPolicyFile>>20)
+	}
+	return src, nil
+}
+
+// fileKind names a file mode's type for messages.
+func fileKind(m fs.FileMode) string {
+	switch {
+	case m&fs.ModeNamedPipe != 0:
+		return "a named pipe"
+	case m&fs.ModeCharDevice != 0:
+		return "a character device"
+	case m&fs.ModeDevice != 0:
+		return "a device"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	case m.IsDir():
+		return "a directory"
+	}
+	return m.Type().String()
 }
 
 // enabled admits the ids of the rules p checks, for build.
