@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"os"
@@ -14,6 +15,7 @@ import (
 	"github.com/jobwq/jobwq/internal/exitcode"
 	"github.com/jobwq/jobwq/internal/manifests"
 	"github.com/jobwq/jobwq/internal/policy"
+	"github.com/jobwq/jobwq/internal/position"
 	"github.com/jobwq/jobwq/internal/report"
 	"github.com/jobwq/jobwq/internal/version"
 )
@@ -118,43 +120,46 @@ func newPolicyCmd() *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("--format: %w", err)
 			}
-			var results []policy.Result
+			run := &unchecked{Formatter: out}
 			ctx := cmd.Context()
-			walkErr := manifests.Walk(args, cmd.InOrStdin(), func(name string, r io.Reader) error {
-				rs, err := pack.CheckReader(ctx, name, r)
-				results = append(results, rs...)
-				return err
+			err = manifests.Walk(args, cmd.InOrStdin(), manifests.Handlers{
+				Input: func(name string, r io.Reader) error { return pack.CheckReader(ctx, name, r, run) },
+				Unchecked: func(e *position.Error) {
+					if err := run.Unchecked(e); err != nil && run.err == nil {
+						run.err = err
+					}
+				},
+				Warn: func(msg string) { fmt.Fprintf(cmd.ErrOrStderr(), "jobwq: warning: %s\n", msg) },
 			})
 			if err := ctx.Err(); err != nil {
 				return fmt.Errorf("policy check stopped: %w", err)
 			}
-			policy.Across(results)
-			failed := false
-			for _, r := range results {
-				if err := out.Write(r); err != nil {
-					return err
-				}
-				for _, f := range r.Findings {
-					failed = failed || f.Severity >= threshold
-				}
-			}
-			if err := out.Flush(); err != nil {
+			if err = cmp.Or(err, run.err); err != nil {
 				return err
 			}
-			if walkErr != nil {
-				// Every input that could not be checked, one line each;
-				// the others were checked and reported above.
-				for _, line := range strings.Split(walkErr.Error(), "\n") {
-					fmt.Fprintf(cmd.ErrOrStderr(), "jobwq: %s\n", line)
+			totals, err := out.Flush()
+			if err != nil {
+				return err
+			}
+			if len(run.files) > 0 {
+				// One line per input that could not be checked (a Helm
+				// chart's 84 broken documents are one file); the report
+				// holds each document.
+				for _, f := range run.files {
+					more := ""
+					if f.n > 1 {
+						more = fmt.Sprintf(" (and %d more in this file)", f.n-1)
+					}
+					fmt.Fprintf(cmd.ErrOrStderr(), "jobwq: %s%s\n", f.first, more)
 				}
 				return exitWith(exitcode.Usage)
 			}
-			if len(results) == 0 {
+			if totals.Objects == 0 {
 				// An empty stream is a valid answer, e.g. kubectl get jobs
 				// -o yaml when there are none.
 				fmt.Fprintf(cmd.ErrOrStderr(), "jobwq: no objects in %s\n", strings.Join(args, " "))
 			}
-			if failed {
+			if totals.Failing > 0 {
 				return exitWith(exitcode.Findings)
 			}
 			return nil
@@ -184,6 +189,29 @@ func newPolicyCmd() *cobra.Command {
 	})
 	_ = cmd.MarkFlagFilename("policy", "cue")
 	return cmd
+}
+
+// unchecked passes a run's results to its report, and remembers, per
+// file, the first problem that kept part of it from being checked and how
+// many there were.
+type unchecked struct {
+	report.Formatter
+	files []uncheckedFile
+	err   error // the report's, from a problem Walk found
+}
+
+type uncheckedFile struct {
+	first *position.Error
+	n     int
+}
+
+func (u *unchecked) Unchecked(e *position.Error) error {
+	if n := len(u.files); n > 0 && u.files[n-1].first.Pos.File == e.Pos.File {
+		u.files[n-1].n++
+	} else {
+		u.files = append(u.files, uncheckedFile{first: e, n: 1})
+	}
+	return u.Formatter.Unchecked(e)
 }
 
 // listRules prints the catalogue: id, severity, message, and whether the

@@ -155,15 +155,15 @@ func TestDeploymentsFile(t *testing.T) {
 func objectsOfStream(t *testing.T, data []byte) []object {
 	t.Helper()
 	var out []object
-	d := newDocReader(bytes.NewReader(data))
+	d := newDocReader(bytes.NewReader(data), "d.yaml")
 	for {
 		doc, err := d.read()
 		if err != nil {
 			break
 		}
-		exprs, err := decode("d.yaml", doc, false)
-		if err != nil {
-			t.Fatal(err)
+		exprs, derr := decode("d.yaml", doc, false)
+		if derr != nil {
+			t.Fatal(derr)
 		}
 		for _, e := range exprs {
 			out = append(out, objectsOf(e)...)

@@ -3,6 +3,7 @@ package policy
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
@@ -98,14 +99,18 @@ func TestStreamPositions(t *testing.T) {
 func TestDocumentTooLarge(t *testing.T) {
 	p := compile(t, Options{})
 	r := io.MultiReader(strings.NewReader("kind: Pod\nmetadata: {name: first}\n---\n"), zeros{})
-	rs, err := p.CheckReader(context.Background(), "big.yaml", r)
+	var c collect
+	err := p.CheckReader(context.Background(), "big.yaml", r, &c)
+	rs, err := c.results, errors.Join(append(c.unchecked, err)...)
 	if err == nil || !strings.Contains(err.Error(), "big.yaml:3: a document starting here is larger than 32 MiB") {
 		t.Errorf("err = %v", err)
 	}
 	if len(rs) != 1 || rs[0].Object.Name != "first" {
 		t.Errorf("results %v, want the first Pod", rs)
 	}
-	_, err = p.CheckReader(context.Background(), "big.json", io.MultiReader(strings.NewReader("["), zeros{}))
+	c = collect{}
+	err = p.CheckReader(context.Background(), "big.json", io.MultiReader(strings.NewReader("["), zeros{}), &c)
+	err = errors.Join(append(c.unchecked, err)...)
 	if err == nil || !strings.Contains(err.Error(), "big.json:1: a document starting here is larger than 32 MiB") {
 		t.Errorf("JSON: err = %v", err)
 	}
@@ -149,7 +154,7 @@ func TestCheckCancelled(t *testing.T) {
 	p := compile(t, Options{})
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	_, err := p.CheckReader(ctx, "j.yaml", strings.NewReader("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\n"))
+	err := p.CheckReader(ctx, "j.yaml", strings.NewReader("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\n"), &collect{})
 	if err != context.Canceled {
 		t.Errorf("err = %v, want context.Canceled", err)
 	}

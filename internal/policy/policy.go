@@ -139,25 +139,42 @@ type Result struct {
 // satisfy.
 const automountRule = "automount-service-account-token"
 
-// Across settles what only the whole input shows, once every object of a
-// run has been checked: a pod whose pod spec leaves
-// automountServiceAccountToken unset does not mount the token when its
-// ServiceAccount, in the same input and namespace, sets it to false.
-func Across(results []Result) {
-	off := map[[2]string]bool{}
-	for _, r := range results {
-		if r.TokenOff {
-			off[[2]string{r.Object.Namespace, r.Object.Name}] = true
-		}
-	}
-	if len(off) == 0 {
+// TokenAccounts settle what only the whole input shows: a pod whose pod
+// spec leaves automountServiceAccountToken unset does not mount the token
+// when its ServiceAccount, in the same input and namespace, sets it to
+// false. Add every result of a run, then Settle each.
+type TokenAccounts struct {
+	off map[[2]string]bool
+}
+
+// Add notes r if it is a ServiceAccount that turns the token off.
+func (a *TokenAccounts) Add(r Result) {
+	if !r.TokenOff {
 		return
 	}
+	if a.off == nil {
+		a.off = map[[2]string]bool{}
+	}
+	a.off[[2]string{r.Object.Namespace, r.Object.Name}] = true
+}
+
+// Settle is r without the findings a ServiceAccount added satisfies.
+func (a *TokenAccounts) Settle(r Result) Result {
+	if r.RunsAs == "" || !a.off[[2]string{r.Object.Namespace, r.RunsAs}] {
+		return r
+	}
+	r.Findings = slices.DeleteFunc(slices.Clone(r.Findings), func(f Finding) bool { return f.Rule == automountRule })
+	return r
+}
+
+// Across settles results, all of one run, in place.
+func Across(results []Result) {
+	var a TokenAccounts
+	for _, r := range results {
+		a.Add(r)
+	}
 	for i, r := range results {
-		if r.RunsAs == "" || !off[[2]string{r.Object.Namespace, r.RunsAs}] {
-			continue
-		}
-		results[i].Findings = slices.DeleteFunc(slices.Clone(r.Findings), func(f Finding) bool { return f.Rule == automountRule })
+		results[i] = a.Settle(r)
 	}
 }
 
