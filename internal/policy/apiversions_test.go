@@ -184,7 +184,7 @@ func (l lifecycle) removedBy134() bool {
 func removedTable(t *testing.T) map[string][2]string {
 	t.Helper()
 	p := compile(t, Options{})
-	root, _, err := p.build(cuecontext.New(), nil, false)
+	root, _, err := p.build(cuecontext.New(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

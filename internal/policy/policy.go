@@ -203,12 +203,9 @@ type Options struct {
 	// zero means DefaultObjectTimeout.
 	ObjectTimeout time.Duration
 
-	// reference evaluates every rule over whole objects, without the
-	// optimiser: the meaning the optimiser must keep (see engine.go).
+	// reference evaluates every rule with CUE over whole objects: the
+	// meaning the fast engine must keep (see engine.go).
 	reference bool
-	// cueOnly evaluates every rule with CUE (the optimiser), without
-	// direct evaluation: for tests of the optimiser.
-	cueOnly bool
 }
 
 // Pack is the compiled policy. It is safe for concurrent use.
@@ -279,7 +276,7 @@ func Compile(opts Options) (*Pack, error) {
 		p.sources = append(p.sources, source{f, src})
 	}
 	// The whole pack, for the rules' descriptions and what they read.
-	all, files, err := p.build(cuecontext.New(), nil, false)
+	all, files, err := p.build(cuecontext.New(), nil)
 	if err != nil {
 		return nil, err
 	}
@@ -344,9 +341,7 @@ func Compile(opts Options) (*Pack, error) {
 		}
 	}
 	if opts.reference {
-		p.engine, err = newReference(p)
-	} else if opts.cueOnly {
-		p.engine, err = newOptimised(p, files, p.rules)
+		p.engine, err = newReference(p, p.rules)
 	} else {
 		p.engine, err = newEngine(p, files)
 	}
@@ -404,47 +399,23 @@ func fileKind(m fs.FileMode) string {
 	return m.Type().String()
 }
 
-// enabled admits the ids of the rules p checks, for build.
-func (p *Pack) enabled(rules []Rule) func(id string) bool {
-	return func(id string) bool {
-		return slices.ContainsFunc(rules, func(r Rule) bool { return r.ID == id })
-	}
-}
-
 // build compiles the pack's sources in ctx, keeping the rules keep admits
-// (all when keep is nil). Sources are parsed afresh: the compiler annotates
-// the syntax, so trees are not shared between builds. A hoisted pack is
-// for evaluation only: what does not depend on input is compiled apart,
-// evaluated once and reached through the pack's scope (hoist.go), so it
-// cannot be looked up in the pack.
-func (p *Pack) build(ctx *cue.Context, keep func(id string) bool, hoisted bool) (cue.Value, []*ast.File, error) {
+// (all when keep is nil) and the package fields they reach. Sources are
+// parsed afresh: the compiler annotates the syntax, so trees are not
+// shared between builds.
+func (p *Pack) build(ctx *cue.Context, keep func(id string) bool) (cue.Value, []*ast.File, error) {
 	var files []*ast.File
 	for _, s := range p.sources {
 		f, err := parser.ParseFile(s.name, s.data)
 		if err != nil {
 			return cue.Value{}, nil, fmt.Errorf("policy: %w", oneLine(err))
 		}
-		if keep != nil {
-			keepRules(f, keep)
-		}
 		files = append(files, f)
 	}
-	var opts []cue.BuildOption
-	if hoisted {
-		stripRules(files)
-		if consts := hoist(files); consts != nil {
-			scope, err := p.instance(ctx, consts)
-			if err != nil {
-				return cue.Value{}, nil, err
-			}
-			// Evaluated now, once, rather than by the first object.
-			if err := scope.Validate(); err != nil {
-				return cue.Value{}, nil, fmt.Errorf("policy: %w", oneLine(err))
-			}
-			opts = append(opts, cue.Scope(scope))
-		}
+	if keep != nil {
+		keepRules(files, keep)
 	}
-	root, err := p.instance(ctx, files, opts...)
+	root, err := p.instance(ctx, files)
 	if err != nil {
 		return cue.Value{}, nil, err
 	}
@@ -472,19 +443,88 @@ func (p *Pack) instance(ctx *cue.Context, files []*ast.File, opts ...cue.BuildOp
 	return root, nil
 }
 
-// keepRules drops from f the rules keep does not admit.
-func keepRules(f *ast.File, keep func(id string) bool) {
-	for _, s := range rulesStructs(f) {
-		s.Elts = slices.DeleteFunc(s.Elts, func(e ast.Decl) bool {
-			rf, ok := e.(*ast.Field)
-			if !ok {
-				return false
+// keepRules drops from files the rules keep does not admit and, unless
+// some CUE outside rules refers to them, the package fields no kept rule
+// reaches: filling input into a pack evaluates every field of it, so a
+// pack for one rule should hold only what that rule needs.
+func keepRules(files []*ast.File, keep func(id string) bool) {
+	top := map[string]bool{}
+	refs := map[string][]string{}
+	var roots []string
+	prunable := true
+	for _, f := range files {
+		for _, d := range f.Decls {
+			switch x := d.(type) {
+			case *ast.Package, *ast.ImportDecl, *ast.CommentGroup, *ast.Attribute:
+			case *ast.Field:
+				name, _, err := ast.LabelName(x.Label)
+				if _, ok := x.Label.(*ast.Ident); !ok || err != nil {
+					prunable = false
+				}
+				top[name] = true
+			default:
+				prunable = false
 			}
-			id, _, err := ast.LabelName(rf.Label)
-			return err == nil && !keep(id)
-		})
+		}
 	}
-	dropUnusedImports(f)
+	// A kept rule that reads other rules needs them all.
+	for _, f := range files {
+		for _, s := range rulesStructs(f) {
+			for _, e := range s.Elts {
+				if rf, ok := e.(*ast.Field); ok {
+					if id, _, err := ast.LabelName(rf.Label); err == nil && keep(id) && refersTo(rf.Value, "rules") {
+						keep = func(string) bool { return true }
+					}
+				}
+			}
+		}
+	}
+	for _, f := range files {
+		for _, s := range rulesStructs(f) {
+			s.Elts = slices.DeleteFunc(s.Elts, func(e ast.Decl) bool {
+				rf, ok := e.(*ast.Field)
+				if !ok {
+					return false
+				}
+				id, _, err := ast.LabelName(rf.Label)
+				return err == nil && !keep(id)
+			})
+		}
+		for _, d := range f.Decls {
+			if fd, ok := d.(*ast.Field); ok {
+				name, _, _ := ast.LabelName(fd.Label)
+				refs[name] = append(refs[name], references(fd.Value, top)...)
+				if name != "rules" && refersTo(fd.Value, "rules") {
+					prunable = false
+				}
+			}
+		}
+	}
+	if prunable {
+		reached := map[string]bool{}
+		roots = append(roots, "rules", "input")
+		for len(roots) > 0 {
+			n := roots[0]
+			roots = roots[1:]
+			if !reached[n] {
+				reached[n] = true
+				roots = append(roots, refs[n]...)
+			}
+		}
+		for _, f := range files {
+			f.Decls = slices.DeleteFunc(f.Decls, func(d ast.Decl) bool {
+				fd, ok := d.(*ast.Field)
+				if !ok {
+					return false
+				}
+				name, _, _ := ast.LabelName(fd.Label)
+				return !reached[name]
+			})
+		}
+	}
+	for _, f := range files {
+		dropUnusedImports(f)
+	}
 }
 
 // rulesStructs are the struct literals of f's top-level rules fields.

@@ -54,16 +54,6 @@ func checkAgainstReference(t *testing.T, fast, plain *Pack, input []byte) []Resu
 }
 
 // short renders findings as "line:col rule" for comparisons.
-// optimiser is p's optimised engine, for tests of what it remembers.
-func optimiser(t *testing.T, p *Pack) *optimised {
-	t.Helper()
-	e, ok := p.engine.(*optimised)
-	if !ok {
-		t.Fatalf("the pack evaluates with %T, not the optimiser", p.engine)
-	}
-	return e
-}
-
 func short(fs []Finding) []string {
 	var out []string
 	for _, f := range fs {
@@ -360,47 +350,6 @@ func TestParseErrorHasPosition(t *testing.T) {
 	}
 }
 
-// Objects that look alike to the rules share one evaluation; each still
-// gets its own name, positions and ignore annotation.
-func TestAlikeObjectsKeepTheirIdentity(t *testing.T) {
-	doc := func(name, extra string) string {
-		return "apiVersion: v1\nkind: Pod\nmetadata:\n  name: " + name + "\n" + extra + "spec:\n  containers:\n  - {name: c, image: busybox}\n"
-	}
-	src := doc("a", "") + "---\n" + doc("b", "  labels: {x: y}\n") + "---\n" +
-		doc("c", "  annotations: {jobwq.dev/ignore: image-tag checked elsewhere}\n")
-	p := compile(t, Options{cueOnly: true})
-	rs, err := p.Check("pods.yaml", []byte(src))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(rs) != 3 {
-		t.Fatalf("%d results", len(rs))
-	}
-	for i, r := range rs {
-		var image []string
-		for _, f := range r.Findings {
-			if f.Object != r.Object {
-				t.Errorf("finding of %v reported for %v", f.Object, r.Object)
-			}
-			if f.Rule == "image-tag" {
-				image = append(image, f.Pos.String())
-			}
-		}
-		want := []string{[]string{"pods.yaml:7:15", "pods.yaml:16:15", ""}[i]}
-		if i == 2 {
-			want = nil
-		}
-		if diff := cmp.Diff(want, image); diff != "" {
-			t.Errorf("%s: image-tag (-want +got):\n%s", r.Object, diff)
-		}
-	}
-	// a and b differ only in their names and labels; c names a rule to
-	// ignore, which only the rules that read more than the pod spec see.
-	if n := len(optimiser(t, p).memo); n != 3 {
-		t.Errorf("%d evaluations remembered, want 3: two of the whole objects, one of their common pod spec", n)
-	}
-}
-
 func TestFindingsSorted(t *testing.T) {
 	fs := []Finding{
 		{Rule: "b", Pos: position.Position{File: "b.yaml", Line: 1, Column: 1}},
@@ -475,8 +424,8 @@ rules: "too-many-image-findings": {
 		t.Fatal(err)
 	}
 	p := compile(t, Options{PolicyFiles: []string{path}})
-	if optimiser(t, p).split {
-		t.Error("the pack was split although a rule refers to rules")
+	if why := fastOf(t, p).slow["too-many-image-findings"]; why != "refers to rules" {
+		t.Errorf("a rule that refers to rules: %q, want it left to CUE", why)
 	}
 	fs, err := p.CheckBytes("pod.yaml", []byte("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n  - {name: a, image: a}\n  - {name: b, image: b}\n"))
 	if err != nil {
