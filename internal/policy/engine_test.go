@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"cuelang.org/go/cue/ast"
@@ -201,5 +202,22 @@ metadata: {name: 7}
 	}
 	if want := []string{"count-dashes: by CUE, slowly: the rule calls strings.Count", "owned: by CUE, slowly: the rule is declared in parts or from a definition, not as one struct of fields"}; !cmp.Equal(explained, want) {
 		t.Errorf("Explain: %q, want %q", explained, want)
+	}
+}
+
+// The README and the pack's documentation name every builtin of the
+// subset's table, and promise no other.
+func TestFastConstructsDocumented(t *testing.T) {
+	_, calls := FastConstructs()
+	for _, doc := range []string{"../../README.md", "../../schemas/policy/policy.cue"} {
+		b, err := os.ReadFile(doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range calls {
+			if !strings.Contains(string(b), c) {
+				t.Errorf("%s does not say that %s is fast", doc, c)
+			}
+		}
 	}
 }
