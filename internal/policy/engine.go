@@ -139,9 +139,12 @@ func newEngine(p *Pack, files []*ast.File) (*fastEngine, error) {
 			e.fast = append(e.fast, id)
 		}
 	}
+	if e.d != nil {
+		e.d.reads = readsOfRules(files, e.fast)
+	}
 	if len(slow) > 0 {
 		var err error
-		if e.cue, err = newCUEPack(p, slow, slowReads(files, slow)); err != nil {
+		if e.cue, err = newCUEPack(p, slow, readsOfRules(files, slow)); err != nil {
 			return nil, err
 		}
 	}
@@ -173,10 +176,10 @@ func (e *fastEngine) evaluate(o object, jobPath, podPath []string) (map[string]o
 	return out, nil
 }
 
-// slowReads is what the rules ids read of input, read from files; whole
+// readsOfRules is what the rules ids read of input, read from files; whole
 // when the package is beyond the analysis (anything at the top level but
 // fields, or a rule that reads other rules).
-func slowReads(files []*ast.File, ids []string) reads {
+func readsOfRules(files []*ast.File, ids []string) reads {
 	top := map[string][]ast.Expr{}
 	var nodes []ast.Node
 	for _, f := range files {

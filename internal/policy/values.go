@@ -107,6 +107,7 @@ type direct struct {
 	top   map[string]*topField
 	rules map[string]*directRule
 	spec  value // input.spec, or nil
+	reads reads // what the rules read of input
 
 	mu     sync.Mutex
 	consts map[string]value // fields that do not depend on input, once evaluated
@@ -338,6 +339,9 @@ func declares(n ast.Node, name string) bool {
 // evaluate fills out with the outcome of each rule in ids that d could
 // decide for o, and returns the ids it left to CUE.
 func (d *direct) evaluate(o object, jobPath, podPath []string, ids []string, out map[string]outcome) (left []string) {
+	// Only what the rules read becomes Go values: a CRD's schema is never
+	// converted.
+	o.expr, jobPath, podPath = d.reads.prune(o.expr, jobPath, podPath)
 	in, ok := d.input(o, jobPath, podPath)
 	if !ok {
 		return ids
