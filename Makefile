@@ -93,8 +93,12 @@ bench: tools
 	$(GO) test -run '^$$' -bench 'AmqpPublishLoop' -benchtime 100x ./internal/broker
 	$(GO) test -run '^$$' -bench 'PerItem' -benchtime 50x ./internal/broker
 	$(GO) test -run '^$$' -bench '2000.*Jobs' -benchtime 5x ./internal/policy
-	@echo "== jobwq policy vs kube-score score, each a process, on the same 2,000 varied Deployments (cpu-s/op, maxrss-MB)"
+	@echo "== jobwq policy vs kube-score score, each a process, on the same 2,000 varied Deployments (cpu-s/op, maxrss-MB); with one user rule outside the fast subset (UserRule)"
 	$(GO) test -run '^$$' -bench 'Deployments2000' -benchtime 3x ./internal/policy
+	@echo "== jobwq policy vs kube-score score on a real-world corpus with CRDs of deep schemas (testdata/corpus)"
+	$(GO) test -run '^$$' -bench 'Corpus' -benchtime 3x ./internal/policy
+	@echo "== jobwq policy on 100 MB of distinct Jobs, in every output format (maxrss-MB)"
+	$(GO) test -run '^$$' -bench 'Jobs100MB' -benchtime 1x -timeout 60m ./internal/policy
 	@echo "== render of the 1M-item tree: jobwq render vs kubectl kustomize"
 	@tmp=$$(mktemp -d) && seq -f 'item-%07g' 1000000 > $$tmp/items.txt && \
 	  printf 'apiVersion: jobwq.dev/v1alpha1\nkind: WorkQueue\nmetadata: {name: big}\nspec:\n  itemsFile: items.txt\n  worker: {image: "w:1", command: [run]}\n' > $$tmp/workqueue.yaml && \

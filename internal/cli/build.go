@@ -128,11 +128,11 @@ func policyGate(cmd *cobra.Command, r *generate.Rendered) error {
 		return err
 	}
 	for _, res := range results {
-		if err := out.Write(res); err != nil {
+		if err := out.Checked(res); err != nil {
 			return err
 		}
 	}
-	if err := out.Flush(); err != nil {
+	if _, err := out.Flush(); err != nil {
 		return err
 	}
 	for _, f := range found {

@@ -7,7 +7,6 @@ package manifests
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -16,6 +15,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/jobwq/jobwq/internal/kustree"
 	"github.com/jobwq/jobwq/internal/position"
@@ -37,62 +37,60 @@ var manifestExts = []string{".yaml", ".yml", ".json"}
 // BuiltSuffix follows a kustomization directory's path in positions.
 const BuiltSuffix = position.BuiltSuffix
 
-// Walk hands each input found under paths to fn, in order, with the name
-// its positions carry: a file; a directory, whose .yaml, .yml and .json
-// files are read recursively (hidden directories skipped); a directory
-// holding a kustomization, built in-process first and named
-// DIR+BuiltSuffix; or Stdin, read from stdin and named StdinName.
+// Handlers receive what Walk finds.
+type Handlers struct {
+	// Input receives each input, with the name its positions carry; an
+	// error from it ends the walk.
+	Input func(name string, r io.Reader) error
+	// Unchecked receives each path that cannot be read or built.
+	Unchecked func(*position.Error)
+	// Warn receives what kustomize has to say of a kustomization it
+	// builds (a deprecated field), naming the file.
+	Warn func(string)
+}
+
+// Walk hands each input found under paths to h.Input, in order: a file; a
+// directory, whose .yaml, .yml and .json files are read recursively
+// (hidden directories skipped); a directory holding a kustomization, built
+// in-process first and named DIR+BuiltSuffix; or Stdin, read from stdin
+// and named StdinName.
 //
 // Only regular files are read (a FIFO or a device, also behind a symlink,
 // could block or never end), and a kustomization that refers to anything
 // remote is refused before kustomize sees it: a policy check never
-// reaches the network. A path that cannot be read or built, and an error
-// from fn, do not end the walk: the other inputs are still handed on, and
-// Walk returns every problem joined. Only an error from fn that wraps a
-// context's cancellation ends it.
-func Walk(paths []string, stdin io.Reader, fn func(name string, r io.Reader) error) error {
-	var errs []error
+// reaches the network. A path that cannot be read or built goes to
+// h.Unchecked and the walk goes on; only an error from h.Input ends it,
+// and Walk returns that error.
+func Walk(paths []string, stdin io.Reader, h Handlers) error {
 	for _, path := range paths {
-		err := walk(path, stdin, fn, func(err error) { errs = append(errs, err) })
-		if err != nil {
-			errs = append(errs, err)
-			break
+		if err := walk(path, stdin, h); err != nil {
+			return err
 		}
 	}
-	return errors.Join(errs...)
+	return nil
 }
 
-// stops reports whether err ends the walk.
-func stops(err error) bool {
-	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+// unchecked is path, which could not be read, and why.
+func unchecked(path, format string, args ...any) *position.Error {
+	return &position.Error{Pos: position.Position{File: position.Display(path)}, Msg: fmt.Sprintf(format, args...)}
 }
 
-// walk hands on the inputs under path, telling problem about those it
-// cannot; its error ends the walk.
-func walk(path string, stdin io.Reader, fn func(name string, r io.Reader) error, problem func(error)) error {
-	call := func(name string, r io.Reader) error {
-		if err := fn(name, r); err != nil {
-			if stops(err) {
-				return err
-			}
-			problem(err)
-		}
-		return nil
-	}
+// walk hands on the inputs under path; its error ends the walk.
+func walk(path string, stdin io.Reader, h Handlers) error {
 	if path == Stdin {
-		return call(StdinName, stdin)
+		return h.Input(StdinName, stdin)
 	}
 	fi, err := os.Stat(path)
 	if err != nil {
-		problem(readErr(err))
+		h.Unchecked(readErr(path, err))
 		return nil
 	}
 	if !fi.IsDir() {
-		return file(path, fi, call, problem)
+		return file(path, fi, h)
 	}
 	return filepath.WalkDir(path, func(name string, d fs.DirEntry, err error) error {
 		if err != nil {
-			problem(readErr(err))
+			h.Unchecked(readErr(name, err))
 			if d != nil && d.IsDir() {
 				return filepath.SkipDir
 			}
@@ -105,16 +103,24 @@ func walk(path string, stdin io.Reader, fn func(name string, r io.Reader) error,
 			if !isKustomization(name) {
 				return nil
 			}
-			if err := CheckLocal(name); err != nil {
-				problem(err)
-				return filepath.SkipDir
-			}
-			out, err := kustree.BuildDir(name)
+			warnings, err := checkLocal(name, map[string]bool{})
 			if err != nil {
-				problem(err)
+				var pe *position.Error
+				if !errors.As(err, &pe) {
+					pe = unchecked(name+BuiltSuffix, "%v", err)
+				}
+				h.Unchecked(pe)
 				return filepath.SkipDir
 			}
-			if err := call(name+BuiltSuffix, bytes.NewReader(out)); err != nil {
+			for _, w := range warnings {
+				h.Warn(w)
+			}
+			out, err := buildQuietly(name)
+			if err != nil {
+				h.Unchecked(unchecked(name+BuiltSuffix, "%s", strings.TrimPrefix(err.Error(), "kustomize "+name+": ")))
+				return filepath.SkipDir
+			}
+			if err := h.Input(name+BuiltSuffix, bytes.NewReader(out)); err != nil {
 				return err
 			}
 			return filepath.SkipDir
@@ -124,29 +130,50 @@ func walk(path string, stdin io.Reader, fn func(name string, r io.Reader) error,
 		}
 		fi, err := os.Stat(name) // follows a symlink, as reading would
 		if err != nil {
-			problem(readErr(err))
+			h.Unchecked(readErr(name, err))
 			return nil
 		}
 		if fi.IsDir() {
 			return nil // a symlink to a directory; WalkDir does not follow them
 		}
-		return file(name, fi, call, problem)
+		return file(name, fi, h)
 	})
 }
 
+// quiet serialises the builds whose standard error is silenced.
+var quiet sync.Mutex
+
+// buildQuietly builds the kustomization in dir. kustomize prints its
+// deprecation warnings to os.Stderr itself, without saying which file;
+// checkLocal has read them already, and Walk passes them on with the
+// file's name.
+func buildQuietly(dir string) ([]byte, error) {
+	quiet.Lock()
+	defer quiet.Unlock()
+	null, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	if err != nil {
+		return kustree.BuildDir(dir)
+	}
+	defer null.Close()
+	saved := os.Stderr
+	os.Stderr = null
+	defer func() { os.Stderr = saved }()
+	return kustree.BuildDir(dir)
+}
+
 // file hands on the regular file name, whose Stat (through symlinks) is fi.
-func file(name string, fi fs.FileInfo, call func(string, io.Reader) error, problem func(error)) error {
+func file(name string, fi fs.FileInfo, h Handlers) error {
 	if !fi.Mode().IsRegular() {
-		problem(fmt.Errorf("read %s: not a regular file (%s); pipe it to jobwq policy - if you mean it", name, kindOf(fi.Mode())))
+		h.Unchecked(unchecked(name, "not a regular file (%s); pipe it to jobwq policy - if you mean it", kindOf(fi.Mode())))
 		return nil
 	}
 	f, err := os.Open(name)
 	if err != nil {
-		problem(readErr(err))
+		h.Unchecked(readErr(name, err))
 		return nil
 	}
 	defer f.Close()
-	return call(name, f)
+	return h.Input(name, f)
 }
 
 // kindOf names a file mode's type for messages.
@@ -164,13 +191,13 @@ func kindOf(m fs.FileMode) string {
 	return m.Type().String()
 }
 
-// readErr words a file system error as "read PATH: reason".
-func readErr(err error) error {
+// readErr words a file system error as "PATH: cannot read: reason".
+func readErr(path string, err error) *position.Error {
 	var pe *fs.PathError
 	if errors.As(err, &pe) {
-		return fmt.Errorf("read %s: %w", pe.Path, pe.Err)
+		path, err = pe.Path, pe.Err
 	}
-	return fmt.Errorf("read: %w", err)
+	return unchecked(path, "cannot read: %v", err)
 }
 
 func isKustomization(dir string) bool {

@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/jobwq/jobwq/internal/position"
 )
 
 func TestWalk(t *testing.T) {
@@ -45,8 +47,10 @@ func TestWalk(t *testing.T) {
 		order = append(order, name)
 		return nil
 	}
-	if err := Walk([]string{dir}, nil, collect); err != nil {
-		t.Fatal(err)
+	var problems []string
+	h := Handlers{Input: collect, Unchecked: func(e *position.Error) { problems = append(problems, e.Error()) }, Warn: func(string) {}}
+	if err := Walk([]string{dir}, nil, h); err != nil || problems != nil {
+		t.Fatal(err, problems)
 	}
 	want := []string{"kust" + BuiltSuffix, "plain/list.JSON", "plain/pod.yml"}
 	if diff := cmp.Diff(want, order); diff != "" {
@@ -56,11 +60,11 @@ func TestWalk(t *testing.T) {
 		t.Errorf("the kustomization was not built:\n%s", b)
 	}
 
-	if err := Walk([]string{filepath.Join(dir, "nope.yaml")}, nil, collect); err == nil || !strings.HasPrefix(err.Error(), "read ") {
-		t.Errorf("missing file: err = %v", err)
+	if err := Walk([]string{filepath.Join(dir, "nope.yaml")}, nil, h); err != nil || len(problems) != 1 || !strings.HasSuffix(problems[0], "nope.yaml: cannot read: no such file or directory") {
+		t.Errorf("missing file: err = %v, problems %q", err, problems)
 	}
 	order = nil
-	if err := Walk([]string{Stdin}, strings.NewReader("kind: Pod\n"), collect); err != nil || len(order) != 1 || order[0] != StdinName || got[StdinName] != "kind: Pod\n" {
+	if err := Walk([]string{Stdin}, strings.NewReader("kind: Pod\n"), h); err != nil || len(order) != 1 || order[0] != StdinName || got[StdinName] != "kind: Pod\n" {
 		t.Errorf("stdin: %v %v", err, order)
 	}
 }
@@ -80,47 +84,78 @@ func TestWalkNonRegular(t *testing.T) {
 		t.Fatal(err)
 	}
 	var got []string
-	err := Walk([]string{dir, "/dev/zero"}, nil, func(name string, r io.Reader) error {
-		got = append(got, filepath.Base(name))
-		return nil
+	var problems []string
+	err := Walk([]string{dir, "/dev/zero"}, nil, Handlers{
+		Input: func(name string, r io.Reader) error {
+			got = append(got, filepath.Base(name))
+			return nil
+		},
+		Unchecked: func(e *position.Error) { problems = append(problems, e.Error()) },
 	})
-	if diff := cmp.Diff([]string{"pod.yaml"}, got); diff != "" {
-		t.Errorf("inputs (-want +got):\n%s", diff)
+	if diff := cmp.Diff([]string{"pod.yaml"}, got); diff != "" || err != nil {
+		t.Errorf("inputs (-want +got):\n%s%v", diff, err)
 	}
-	for _, want := range []string{"fifo.yaml: not a regular file (a named pipe)", "zero.yaml: not a regular file (a character device)", "read /dev/zero: not a regular file"} {
-		if err == nil || !strings.Contains(err.Error(), want) {
-			t.Errorf("error %v does not say %q", err, want)
+	all := strings.Join(problems, "\n")
+	for _, want := range []string{"fifo.yaml: not a regular file (a named pipe)", "zero.yaml: not a regular file (a character device)", "/dev/zero: not a regular file"} {
+		if !strings.Contains(all, want) {
+			t.Errorf("problems %q do not say %q", problems, want)
 		}
 	}
 }
 
 // One input that fails does not hide the others: every problem comes
-// back, joined, and the good inputs are still handed on.
+// back, and the good inputs are still handed on; an error from the input
+// handler (a cancelled context) ends the walk at once.
 func TestWalkGoesOn(t *testing.T) {
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "a.yaml"), []byte("a"), 0o644)
 	os.WriteFile(filepath.Join(dir, "b.yaml"), []byte("b"), 0o644)
-	var got []string
-	err := Walk([]string{filepath.Join(dir, "missing.yaml"), dir}, nil, func(name string, r io.Reader) error {
-		got = append(got, filepath.Base(name))
-		if filepath.Base(name) == "a.yaml" {
-			return errors.New("a.yaml:1:1: invalid YAML")
-		}
-		return nil
-	})
-	if diff := cmp.Diff([]string{"a.yaml", "b.yaml"}, got); diff != "" {
-		t.Errorf("inputs (-want +got):\n%s", diff)
+	var got, problems []string
+	h := Handlers{
+		Input: func(name string, r io.Reader) error {
+			got = append(got, filepath.Base(name))
+			return nil
+		},
+		Unchecked: func(e *position.Error) { problems = append(problems, e.Error()) },
 	}
-	if err == nil || !strings.Contains(err.Error(), "missing.yaml") || !strings.Contains(err.Error(), "a.yaml:1:1: invalid YAML") {
-		t.Errorf("err = %v, want both problems", err)
+	err := Walk([]string{filepath.Join(dir, "missing.yaml"), dir}, nil, h)
+	if diff := cmp.Diff([]string{"a.yaml", "b.yaml"}, got); diff != "" || err != nil {
+		t.Errorf("inputs (-want +got):\n%s%v", diff, err)
 	}
-	// A cancelled context ends the walk at once.
+	if len(problems) != 1 || !strings.Contains(problems[0], "missing.yaml") {
+		t.Errorf("problems %q, want the missing file", problems)
+	}
 	got = nil
-	err = Walk([]string{dir}, nil, func(name string, r io.Reader) error {
+	h.Input = func(name string, r io.Reader) error {
 		got = append(got, filepath.Base(name))
 		return context.Canceled
-	})
+	}
+	err = Walk([]string{dir}, nil, h)
 	if !errors.Is(err, context.Canceled) || len(got) != 1 {
 		t.Errorf("after cancellation: err %v, inputs %v", err, got)
+	}
+}
+
+// kustomize's warning of a deprecated field names the kustomization it is
+// about, and reaches the user through Warn rather than bare on stderr.
+func TestKustomizeWarningNamesTheFile(t *testing.T) {
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "base"), 0o755)
+	os.WriteFile(filepath.Join(dir, "base", "kustomization.yaml"), []byte("resources: [pod.yaml]\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "base", "pod.yaml"), []byte("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\n"), 0o644)
+	os.MkdirAll(filepath.Join(dir, "app"), 0o755)
+	os.WriteFile(filepath.Join(dir, "app", "kustomization.yaml"), []byte("bases: [../base]\n"), 0o644)
+	var warnings []string
+	err := Walk([]string{filepath.Join(dir, "app")}, nil, Handlers{
+		Input:     func(string, io.Reader) error { return nil },
+		Unchecked: func(e *position.Error) { t.Error(e) },
+		Warn:      func(w string) { warnings = append(warnings, w) },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := filepath.Join(dir, "app", "kustomization.yaml") + ": 'bases' is deprecated. Please use 'resources' instead."
+	if len(warnings) != 1 || !strings.HasPrefix(warnings[0], want) {
+		t.Errorf("warnings %q, want one starting %q", warnings, want)
 	}
 }

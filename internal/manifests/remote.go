@@ -1,13 +1,14 @@
 package manifests
 
 import (
-	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 
 	"sigs.k8s.io/kustomize/api/types"
+
+	"github.com/jobwq/jobwq/internal/position"
 )
 
 // CheckLocal refuses a kustomization (in dir, or in a local directory it
@@ -17,52 +18,61 @@ import (
 // what a URL serves today. It reads the kustomization files only; it
 // connects nowhere.
 func CheckLocal(dir string) error {
-	return checkLocal(dir, map[string]bool{})
+	_, err := checkLocal(dir, map[string]bool{})
+	return err
 }
 
-func checkLocal(dir string, seen map[string]bool) error {
+// checkLocal also returns what kustomize would warn of each kustomization
+// it reads (deprecated fields), naming the file.
+func checkLocal(dir string, seen map[string]bool) (warnings []string, err error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if seen[abs] {
-		return nil
+		return nil, nil
 	}
 	seen[abs] = true
 	name := kustomizationFile(dir)
 	if name == "" {
-		return nil
+		return nil, nil
 	}
 	data, err := os.ReadFile(name)
 	if err != nil {
-		return readErr(err)
+		return nil, readErr(name, err)
 	}
 	var k types.Kustomization
 	if err := k.Unmarshal(data); err != nil {
 		// kustomize cannot read it either, so it fetches nothing; let it
 		// say what is wrong.
-		return nil
+		return nil, nil
+	}
+	if ws := k.CheckDeprecatedFields(); ws != nil {
+		for _, w := range *ws {
+			warnings = append(warnings, position.Display(name)+": "+strings.TrimPrefix(w, "# Warning: "))
+		}
 	}
 	k.FixKustomization()
 	for _, r := range references(&k) {
 		if isRemote(r.ref) {
-			return fmt.Errorf("%s: %s %q is remote; jobwq policy never fetches: vendor it into the tree, or check what 'kubectl kustomize' built (kubectl kustomize %s | jobwq policy -)", name, r.field, r.ref, dir)
+			return nil, unchecked(name, "%s %q is remote; jobwq policy never fetches: vendor it into the tree, or check what 'kubectl kustomize' built (kubectl kustomize %s | jobwq policy -)", r.field, r.ref, dir)
 		}
 	}
-	for _, r := range k.Resources {
+	var subs []string
+	for _, r := range append(k.Resources, k.Components...) {
 		sub := filepath.Join(dir, r)
 		if fi, err := os.Stat(sub); err == nil && fi.IsDir() {
-			if err := checkLocal(sub, seen); err != nil {
-				return err
-			}
+			subs = append(subs, sub)
 		}
 	}
-	for _, r := range k.Components {
-		if err := checkLocal(filepath.Join(dir, r), seen); err != nil {
-			return err
+	for _, sub := range subs {
+		ws, err := checkLocal(sub, seen)
+		if err != nil {
+			return nil, err
 		}
+		warnings = append(warnings, ws...)
 	}
-	return nil
+	return warnings, nil
 }
 
 type reference struct{ field, ref string }

@@ -1,6 +1,7 @@
 package manifests
 
 import (
+	"errors"
 	"io"
 	"net"
 	"os"
@@ -8,6 +9,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+
+	"github.com/jobwq/jobwq/internal/position"
 	"time"
 
 	"sigs.k8s.io/kustomize/api/types"
@@ -58,13 +61,19 @@ func TestRemoteRefused(t *testing.T) {
 		write(t, filepath.Join(dir, "base", "kustomization.yaml"), "resources:\n- http://"+addr+"/deep.yaml\n")
 	}
 	write(t, filepath.Join(root, "plain.yaml"), "kind: Pod\n")
-	var got []string
-	err = Walk([]string{root}, nil, func(name string, r io.Reader) error {
-		got = append(got, filepath.Base(name))
-		return nil
+	var got, problems []string
+	err = Walk([]string{root}, nil, Handlers{
+		Input: func(name string, r io.Reader) error {
+			got = append(got, filepath.Base(name))
+			return nil
+		},
+		Unchecked: func(e *position.Error) { problems = append(problems, e.Error()) },
 	})
 	if len(got) != 1 || got[0] != "plain.yaml" {
 		t.Errorf("inputs handed on: %v, want only plain.yaml", got)
+	}
+	if err == nil && problems != nil {
+		err = errors.New(strings.Join(problems, "\n"))
 	}
 	for name := range cases {
 		if err == nil || !strings.Contains(err.Error(), filepath.Join(root, name)) {

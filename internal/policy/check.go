@@ -65,44 +65,107 @@ type object struct {
 	apiVer string
 }
 
-// Check reads every object in data and checks each; see CheckReader.
+// A Sink receives what a check finds, in the order of the input.
+type Sink interface {
+	// Checked receives each object that was checked, with its findings.
+	Checked(Result) error
+	// Unchecked receives each document, or whole input, that could not be
+	// checked, at its position and saying why.
+	Unchecked(*position.Error) error
+}
+
+// Check reads every object in data and checks each; see CheckReader. The
+// error joins every document that could not be checked.
 func (p *Pack) Check(filename string, data []byte) ([]Result, error) {
-	return p.CheckReader(context.Background(), filename, bytes.NewReader(data))
+	var c collect
+	if err := p.CheckReader(context.Background(), filename, bytes.NewReader(data), &c); err != nil {
+		return nil, err
+	}
+	return c.results, errors.Join(c.unchecked...)
+}
+
+// collect is a Sink that keeps everything.
+type collect struct {
+	results   []Result
+	unchecked []error
+}
+
+func (c *collect) Checked(r Result) error { c.results = append(c.results, r); return nil }
+
+func (c *collect) Unchecked(e *position.Error) error {
+	c.unchecked = append(c.unchecked, e)
+	return nil
 }
 
 // CheckReader reads the objects in r, a stream of YAML documents or (when
-// filename ends in .json, or the input starts with { or [) JSON values, and
-// checks each. filename names the input in positions.
+// filename ends in .json, or the input starts with { or [) JSON values,
+// checks each, and hands the results to sink in input order. filename
+// names the input in positions.
 //
-// Documents are read, decoded and checked one by one, so memory follows
-// the largest document rather than the input. A document that cannot be
-// decoded (a syntax error, a duplicate key) is an error with its position,
-// and the documents after it are still checked: the results hold every
-// object that was checked, the error every document that was not. A
-// document larger than MaxDocument ends the input. When ctx is done the
-// check stops and returns ctx's error.
+// Documents are read, decoded, checked and handed on one by one, so
+// memory follows the largest document rather than the input. A document
+// that cannot be decoded (a syntax error, a duplicate key) goes to the
+// sink as unchecked, with its position, and the documents after it are
+// still checked. A document larger than MaxDocument ends the input. The
+// error is the sink's, or ctx's when it is done.
 //
 // Workers, one per CPU, evaluate the objects already decoded while the
 // next documents are read.
-func (p *Pack) CheckReader(ctx context.Context, filename string, r io.Reader) ([]Result, error) {
+func (p *Pack) CheckReader(ctx context.Context, filename string, r io.Reader, sink Sink) error {
 	type task struct {
-		o   object
-		res Result
-		err error
+		o         object
+		res       Result
+		unchecked *position.Error
+		done      chan struct{}
 	}
 	var (
-		tasks []*task
-		queue = make(chan *task, 2*runtime.GOMAXPROCS(0))
-		wg    sync.WaitGroup
-		errs  []error
+		pending []*task // handed to workers, not yet to the sink
+		queue   = make(chan *task, 2*runtime.GOMAXPROCS(0))
+		wg      sync.WaitGroup
+		sinkErr error
 	)
 	worker := func() {
 		for t := range queue {
 			if ctx.Err() == nil {
-				t.res, t.err = p.checkObject(ctx, filename, t.o)
+				var err error
+				t.res, err = p.checkObject(ctx, filename, t.o)
+				if err != nil {
+					t.unchecked = &position.Error{Pos: t.res.Pos, Msg: t.res.Object.String() + ": " + err.Error()}
+				}
 			}
 			t.o = object{} // the syntax tree is done with
+			close(t.done)
 		}
+	}
+	// hand passes finished tasks to the sink in order; with wait, it waits
+	// until at most keep tasks are pending.
+	hand := func(keep int) {
+		for len(pending) > 0 {
+			t := pending[0]
+			if len(pending) > keep {
+				<-t.done
+			} else {
+				select {
+				case <-t.done:
+				default:
+					return
+				}
+			}
+			pending = pending[1:]
+			if sinkErr != nil || ctx.Err() != nil {
+				continue
+			}
+			if t.unchecked != nil {
+				sinkErr = sink.Unchecked(t.unchecked)
+			} else {
+				sinkErr = sink.Checked(t.res)
+			}
+		}
+	}
+	unchecked := func(e *position.Error) {
+		t := &task{unchecked: e, done: make(chan struct{})}
+		close(t.done)
+		pending = append(pending, t)
 	}
 	// One worker to begin with; another per CPU once objects queue up, so
 	// that a handful of objects costs no extra compilation of the pack.
@@ -112,19 +175,24 @@ func (p *Pack) CheckReader(ctx context.Context, filename string, r io.Reader) ([
 		for _, e := range exprs {
 			for _, o := range objectsOf(e) {
 				o.src, o.line = doc.data, doc.line
-				t := &task{o: o}
-				tasks = append(tasks, t)
+				t := &task{o: o, done: make(chan struct{})}
+				pending = append(pending, t)
 				select {
 				case queue <- t:
 				case <-ctx.Done():
+					close(t.done)
 					return
 				}
 				if started < workers && len(queue) > 1 {
 					started++
 					wg.Go(worker)
 				}
+				hand(4 * workers)
 			}
 		}
+	}
+	readErr := func(err error) *position.Error {
+		return &position.Error{Pos: position.Position{File: position.Display(filename)}, Msg: "read: " + err.Error()}
 	}
 	br := bufio.NewReaderSize(r, 64<<10)
 	head, _ := br.Peek(512)
@@ -134,55 +202,48 @@ func (p *Pack) CheckReader(ctx context.Context, filename string, r io.Reader) ([
 		data, err := io.ReadAll(io.LimitReader(br, MaxDocument+1))
 		switch {
 		case err != nil:
-			errs = append(errs, fmt.Errorf("read %s: %w", filename, err))
+			unchecked(readErr(err))
 		case len(data) > MaxDocument:
-			errs = append(errs, fmt.Errorf("%s:%w", position.Display(filename), errTooLarge{1}))
+			unchecked(errTooLarge(filename, 0))
 		default:
 			doc := document{data: normalizeEOL(data)}
-			exprs, err := decode(filename, doc, true)
-			if err != nil {
-				errs = append(errs, err)
+			exprs, derr := decode(filename, doc, true)
+			if derr != nil {
+				unchecked(derr)
 			}
 			send(exprs, doc)
 		}
 	} else {
-		docs := newDocReader(br)
-		for ctx.Err() == nil {
+		docs := newDocReader(br, filename)
+		for ctx.Err() == nil && sinkErr == nil {
 			doc, err := docs.read()
 			if errors.Is(err, io.EOF) {
 				break
 			}
-			var tl errTooLarge
-			if errors.As(err, &tl) {
-				errs = append(errs, fmt.Errorf("%s:%w", position.Display(filename), err))
+			var pe *position.Error
+			if errors.As(err, &pe) {
+				unchecked(pe) // too large: the input ends here
 				break
 			}
 			if err != nil {
-				errs = append(errs, fmt.Errorf("read %s: %w", filename, err))
+				unchecked(readErr(err))
 				break
 			}
 			doc.data = normalizeEOL(doc.data)
-			exprs, err := decode(filename, doc, false)
-			if err != nil {
-				errs = append(errs, err)
+			exprs, derr := decode(filename, doc, false)
+			if derr != nil {
+				unchecked(derr)
 			}
 			send(exprs, doc)
 		}
 	}
 	close(queue)
 	wg.Wait()
+	hand(0)
 	if err := ctx.Err(); err != nil {
-		return nil, err
+		return err
 	}
-	results := make([]Result, 0, len(tasks))
-	for _, t := range tasks {
-		if t.err != nil {
-			errs = append(errs, t.err)
-			continue
-		}
-		results = append(results, t.res)
-	}
-	return results, errors.Join(errs...)
+	return sinkErr
 }
 
 // CheckBytes is Check flattened into findings sorted by file, line and
@@ -277,7 +338,7 @@ func (p *Pack) checkObject(ctx context.Context, filename string, o object) (Resu
 
 	outcomes, err := p.evaluate(ctx, o, jobPath, podPath)
 	if err != nil {
-		return res, fmt.Errorf("%s: %s: %w", res.Pos, res.Object, err)
+		return res, err
 	}
 	if jobPath != nil {
 		anchors["job"] = toAny(jobPath)

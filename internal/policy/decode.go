@@ -36,21 +36,23 @@ type document struct {
 // memory follows the largest document, not the stream.
 type docReader struct {
 	r    *bufio.Reader
+	name string // the input, for errors
 	line int    // lines read so far
 	next []byte // a separator line read ahead: the start of the next document
 	done bool
 }
 
-func newDocReader(r io.Reader) *docReader {
-	return &docReader{r: bufio.NewReaderSize(r, 64<<10)}
+func newDocReader(r io.Reader, name string) *docReader {
+	return &docReader{r: bufio.NewReaderSize(r, 64<<10), name: name}
 }
 
 // errTooLarge ends a stream: what follows cannot be told apart from the
-// document that did not end.
-type errTooLarge struct{ line int }
-
-func (e errTooLarge) Error() string {
-	return fmt.Sprintf("%d: a document starting here is larger than %d MiB; split the input", e.line, MaxDocument>>20)
+// document that did not end, which starts after line lines.
+func errTooLarge(name string, line int) *position.Error {
+	return &position.Error{
+		Pos: position.Position{File: position.Display(name), Line: line + 1},
+		Msg: fmt.Sprintf("a document starting here is larger than %d MiB; split the input", MaxDocument>>20),
+	}
 }
 
 // read returns the next document, io.EOF after the last.
@@ -95,7 +97,7 @@ func (d *docReader) readLine(b *bytes.Buffer, start int) ([]byte, error) {
 		frag, err := d.r.ReadSlice('\n')
 		if b.Len()+len(line)+len(frag) > MaxDocument {
 			d.done = true
-			return nil, errTooLarge{start + 1}
+			return nil, errTooLarge(d.name, start)
 		}
 		line = append(line, frag...)
 		if errors.Is(err, bufio.ErrBufferFull) {
@@ -117,10 +119,15 @@ func isSeparator(line []byte) bool {
 
 // decode returns the values in one document: one for YAML, any number for
 // a stream of JSON values. Errors carry positions in the whole stream.
-func decode(filename string, doc document, isJSON bool) (exprs []ast.Expr, err error) {
+func decode(filename string, doc document, isJSON bool) (exprs []ast.Expr, perr *position.Error) {
+	// The decoders are a library's: a panic of theirs on some input is
+	// that input's error, not the end of the run.
 	defer func() {
 		if r := recover(); r != nil {
-			err = fmt.Errorf("%s:%d: cannot parse: the decoder failed: %v", filename, doc.line+1, r)
+			exprs, perr = nil, &position.Error{
+				Pos: position.Position{File: position.Display(filename), Line: doc.line + 1},
+				Msg: fmt.Sprintf("cannot parse: the decoder failed: %v", r),
+			}
 		}
 	}()
 	type extractor interface{ Extract() (ast.Expr, error) }
@@ -150,7 +157,7 @@ func decode(filename string, doc document, isJSON bool) (exprs []ast.Expr, err e
 // decodeError words a decoder's error as "file:line:col: invalid YAML:
 // reason", lines counted in the whole stream, with a hint when the input
 // looks like an unrendered template.
-func decodeError(filename, kind string, doc document, err error) error {
+func decodeError(filename, kind string, doc document, err error) *position.Error {
 	pos := position.Position{File: position.Display(filename), Line: doc.line + 1}
 	// The decoders' messages start with filename:line[:column] when they
 	// know where; lines count from the document's start.
@@ -178,7 +185,7 @@ func decodeError(filename, kind string, doc document, err error) error {
 	if bytes.Contains(doc.data, []byte("{{")) {
 		hint = " (this looks like a template: render it first, e.g. helm template ... | jobwq policy -)"
 	}
-	return fmt.Errorf("%s: invalid %s: %s%s", pos, kind, msg, hint)
+	return &position.Error{Pos: pos, Msg: fmt.Sprintf("invalid %s: %s%s", kind, msg, hint)}
 }
 
 // normalize makes a decoded document mean what the API server would make
@@ -188,8 +195,8 @@ func decodeError(filename, kind string, doc document, err error) error {
 // object, as it does in a Go slice of structs. A key given twice is an
 // error naming both lines: decoders keep one of them silently, and which
 // one decides what the rules see.
-func normalize(e ast.Expr, filename string, line int) error {
-	var err error
+func normalize(e ast.Expr, filename string, line int) *position.Error {
+	var err *position.Error
 	ast.Walk(e, func(n ast.Node) bool {
 		if err != nil {
 			return false
@@ -208,8 +215,10 @@ func normalize(e ast.Expr, filename string, line int) error {
 				if lerr == nil {
 					if first, dup := seen[name]; dup {
 						p := f.Label.Pos()
-						err = fmt.Errorf("%s:%d:%d: duplicate key %q (first at line %d): remove one; decoders keep either silently",
-							position.Display(filename), line+p.Line(), p.Column(), name, line+first.Line())
+						err = &position.Error{
+							Pos: position.Position{File: position.Display(filename), Line: line + p.Line(), Column: p.Column()},
+							Msg: fmt.Sprintf("duplicate key %q (first at line %d): remove one; decoders keep either silently", name, line+first.Line()),
+						}
 						return false
 					}
 					seen[name] = f.Label.Pos()

@@ -60,7 +60,7 @@ func FuzzOptimisedMatchesReference(f *testing.F) {
 	var packs [][2]*Pack
 	for _, opts := range []Options{
 		{Spec: &Spec{Path: "wq.yaml", Items: 3}},
-		{PolicyFiles: []string{"../../testdata/policy/team.cue", "testdata/hoist.cue", "testdata/mixed.cue"}, Disable: []string{"image-tag"}},
+		{PolicyFiles: []string{"../../testdata/policy/team.cue", "testdata/mixed.cue"}, Disable: []string{"image-tag"}},
 	} {
 		fast, err := Compile(opts)
 		if err != nil {

@@ -23,6 +23,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -138,25 +139,42 @@ type Result struct {
 // satisfy.
 const automountRule = "automount-service-account-token"
 
-// Across settles what only the whole input shows, once every object of a
-// run has been checked: a pod whose pod spec leaves
-// automountServiceAccountToken unset does not mount the token when its
-// ServiceAccount, in the same input and namespace, sets it to false.
-func Across(results []Result) {
-	off := map[[2]string]bool{}
-	for _, r := range results {
-		if r.TokenOff {
-			off[[2]string{r.Object.Namespace, r.Object.Name}] = true
-		}
-	}
-	if len(off) == 0 {
+// TokenAccounts settle what only the whole input shows: a pod whose pod
+// spec leaves automountServiceAccountToken unset does not mount the token
+// when its ServiceAccount, in the same input and namespace, sets it to
+// false. Add every result of a run, then Settle each.
+type TokenAccounts struct {
+	off map[[2]string]bool
+}
+
+// Add notes r if it is a ServiceAccount that turns the token off.
+func (a *TokenAccounts) Add(r Result) {
+	if !r.TokenOff {
 		return
 	}
+	if a.off == nil {
+		a.off = map[[2]string]bool{}
+	}
+	a.off[[2]string{r.Object.Namespace, r.Object.Name}] = true
+}
+
+// Settle is r without the findings a ServiceAccount added satisfies.
+func (a *TokenAccounts) Settle(r Result) Result {
+	if r.RunsAs == "" || !a.off[[2]string{r.Object.Namespace, r.RunsAs}] {
+		return r
+	}
+	r.Findings = slices.DeleteFunc(slices.Clone(r.Findings), func(f Finding) bool { return f.Rule == automountRule })
+	return r
+}
+
+// Across settles results, all of one run, in place.
+func Across(results []Result) {
+	var a TokenAccounts
+	for _, r := range results {
+		a.Add(r)
+	}
 	for i, r := range results {
-		if r.RunsAs == "" || !off[[2]string{r.Object.Namespace, r.RunsAs}] {
-			continue
-		}
-		results[i].Findings = slices.DeleteFunc(slices.Clone(r.Findings), func(f Finding) bool { return f.Rule == automountRule })
+		results[i] = a.Settle(r)
 	}
 }
 
@@ -185,12 +203,9 @@ type Options struct {
 	// zero means DefaultObjectTimeout.
 	ObjectTimeout time.Duration
 
-	// reference evaluates every rule over whole objects, without the
-	// optimiser: the meaning the optimiser must keep (see engine.go).
+	// reference evaluates every rule with CUE over whole objects: the
+	// meaning the fast engine must keep (see engine.go).
 	reference bool
-	// cueOnly evaluates every rule with CUE (the optimiser), without
-	// direct evaluation: for tests of the optimiser.
-	cueOnly bool
 }
 
 // Pack is the compiled policy. It is safe for concurrent use.
@@ -247,9 +262,9 @@ func Compile(opts Options) (*Pack, error) {
 		p.sources = append(p.sources, source{path.Join(builtinDir, path.Base(name)), src})
 	}
 	for _, f := range opts.PolicyFiles {
-		src, err := os.ReadFile(f)
+		src, err := readPolicy(f)
 		if err != nil {
-			return nil, fmt.Errorf("read policy: %w", err)
+			return nil, err
 		}
 		file, err := parser.ParseFile(f, src, parser.PackageClauseOnly)
 		if err != nil {
@@ -261,7 +276,7 @@ func Compile(opts Options) (*Pack, error) {
 		p.sources = append(p.sources, source{f, src})
 	}
 	// The whole pack, for the rules' descriptions and what they read.
-	all, files, err := p.build(cuecontext.New(), nil, false)
+	all, files, err := p.build(cuecontext.New(), nil)
 	if err != nil {
 		return nil, err
 	}
@@ -326,9 +341,7 @@ func Compile(opts Options) (*Pack, error) {
 		}
 	}
 	if opts.reference {
-		p.engine, err = newReference(p)
-	} else if opts.cueOnly {
-		p.engine, err = newOptimised(p, files, p.rules)
+		p.engine, err = newReference(p, p.rules)
 	} else {
 		p.engine, err = newEngine(p, files)
 	}
@@ -338,47 +351,71 @@ func Compile(opts Options) (*Pack, error) {
 	return p, nil
 }
 
-// enabled admits the ids of the rules p checks, for build.
-func (p *Pack) enabled(rules []Rule) func(id string) bool {
-	return func(id string) bool {
-		return slices.ContainsFunc(rules, func(r Rule) bool { return r.ID == id })
+// MaxPolicyFile bounds a policy file: rules are a few kilobytes, and a
+// larger file is a mistake (a data file, /dev/zero behind a symlink).
+const MaxPolicyFile = 4 << 20
+
+// readPolicy reads a user's policy file, which must be a regular file (a
+// FIFO would block the run forever, a device never end) of at most
+// MaxPolicyFile bytes.
+func readPolicy(name string) ([]byte, error) {
+	// Stat before opening: opening a FIFO blocks until a writer comes.
+	fi, err := os.Stat(name)
+	if err != nil {
+		return nil, fmt.Errorf("read policy: %w", err)
 	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("read policy %s: not a regular file (%s)", name, fileKind(fi.Mode()))
+	}
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, fmt.Errorf("read policy: %w", err)
+	}
+	defer f.Close()
+	src, err := io.ReadAll(io.LimitReader(f, MaxPolicyFile+1))
+	if err != nil {
+		return nil, fmt.Errorf("read policy: %w", err)
+	}
+	if len(src) > MaxPolicyFile {
+		return nil, fmt.Errorf("read policy %s: larger than %d MiB; a policy is rules, not data", name, MaxPolicyFile>>20)
+	}
+	return src, nil
+}
+
+// fileKind names a file mode's type for messages.
+func fileKind(m fs.FileMode) string {
+	switch {
+	case m&fs.ModeNamedPipe != 0:
+		return "a named pipe"
+	case m&fs.ModeCharDevice != 0:
+		return "a character device"
+	case m&fs.ModeDevice != 0:
+		return "a device"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	case m.IsDir():
+		return "a directory"
+	}
+	return m.Type().String()
 }
 
 // build compiles the pack's sources in ctx, keeping the rules keep admits
-// (all when keep is nil). Sources are parsed afresh: the compiler annotates
-// the syntax, so trees are not shared between builds. A hoisted pack is
-// for evaluation only: what does not depend on input is compiled apart,
-// evaluated once and reached through the pack's scope (hoist.go), so it
-// cannot be looked up in the pack.
-func (p *Pack) build(ctx *cue.Context, keep func(id string) bool, hoisted bool) (cue.Value, []*ast.File, error) {
+// (all when keep is nil) and the package fields they reach. Sources are
+// parsed afresh: the compiler annotates the syntax, so trees are not
+// shared between builds.
+func (p *Pack) build(ctx *cue.Context, keep func(id string) bool) (cue.Value, []*ast.File, error) {
 	var files []*ast.File
 	for _, s := range p.sources {
 		f, err := parser.ParseFile(s.name, s.data)
 		if err != nil {
 			return cue.Value{}, nil, fmt.Errorf("policy: %w", oneLine(err))
 		}
-		if keep != nil {
-			keepRules(f, keep)
-		}
 		files = append(files, f)
 	}
-	var opts []cue.BuildOption
-	if hoisted {
-		stripRules(files)
-		if consts := hoist(files); consts != nil {
-			scope, err := p.instance(ctx, consts)
-			if err != nil {
-				return cue.Value{}, nil, err
-			}
-			// Evaluated now, once, rather than by the first object.
-			if err := scope.Validate(); err != nil {
-				return cue.Value{}, nil, fmt.Errorf("policy: %w", oneLine(err))
-			}
-			opts = append(opts, cue.Scope(scope))
-		}
+	if keep != nil {
+		keepRules(files, keep)
 	}
-	root, err := p.instance(ctx, files, opts...)
+	root, err := p.instance(ctx, files)
 	if err != nil {
 		return cue.Value{}, nil, err
 	}
@@ -406,19 +443,88 @@ func (p *Pack) instance(ctx *cue.Context, files []*ast.File, opts ...cue.BuildOp
 	return root, nil
 }
 
-// keepRules drops from f the rules keep does not admit.
-func keepRules(f *ast.File, keep func(id string) bool) {
-	for _, s := range rulesStructs(f) {
-		s.Elts = slices.DeleteFunc(s.Elts, func(e ast.Decl) bool {
-			rf, ok := e.(*ast.Field)
-			if !ok {
-				return false
+// keepRules drops from files the rules keep does not admit and, unless
+// some CUE outside rules refers to them, the package fields no kept rule
+// reaches: filling input into a pack evaluates every field of it, so a
+// pack for one rule should hold only what that rule needs.
+func keepRules(files []*ast.File, keep func(id string) bool) {
+	top := map[string]bool{}
+	refs := map[string][]string{}
+	var roots []string
+	prunable := true
+	for _, f := range files {
+		for _, d := range f.Decls {
+			switch x := d.(type) {
+			case *ast.Package, *ast.ImportDecl, *ast.CommentGroup, *ast.Attribute:
+			case *ast.Field:
+				name, _, err := ast.LabelName(x.Label)
+				if _, ok := x.Label.(*ast.Ident); !ok || err != nil {
+					prunable = false
+				}
+				top[name] = true
+			default:
+				prunable = false
 			}
-			id, _, err := ast.LabelName(rf.Label)
-			return err == nil && !keep(id)
-		})
+		}
 	}
-	dropUnusedImports(f)
+	// A kept rule that reads other rules needs them all.
+	for _, f := range files {
+		for _, s := range rulesStructs(f) {
+			for _, e := range s.Elts {
+				if rf, ok := e.(*ast.Field); ok {
+					if id, _, err := ast.LabelName(rf.Label); err == nil && keep(id) && refersTo(rf.Value, "rules") {
+						keep = func(string) bool { return true }
+					}
+				}
+			}
+		}
+	}
+	for _, f := range files {
+		for _, s := range rulesStructs(f) {
+			s.Elts = slices.DeleteFunc(s.Elts, func(e ast.Decl) bool {
+				rf, ok := e.(*ast.Field)
+				if !ok {
+					return false
+				}
+				id, _, err := ast.LabelName(rf.Label)
+				return err == nil && !keep(id)
+			})
+		}
+		for _, d := range f.Decls {
+			if fd, ok := d.(*ast.Field); ok {
+				name, _, _ := ast.LabelName(fd.Label)
+				refs[name] = append(refs[name], references(fd.Value, top)...)
+				if name != "rules" && refersTo(fd.Value, "rules") {
+					prunable = false
+				}
+			}
+		}
+	}
+	if prunable {
+		reached := map[string]bool{}
+		roots = append(roots, "rules", "input")
+		for len(roots) > 0 {
+			n := roots[0]
+			roots = roots[1:]
+			if !reached[n] {
+				reached[n] = true
+				roots = append(roots, refs[n]...)
+			}
+		}
+		for _, f := range files {
+			f.Decls = slices.DeleteFunc(f.Decls, func(d ast.Decl) bool {
+				fd, ok := d.(*ast.Field)
+				if !ok {
+					return false
+				}
+				name, _, _ := ast.LabelName(fd.Label)
+				return !reached[name]
+			})
+		}
+	}
+	for _, f := range files {
+		dropUnusedImports(f)
+	}
 }
 
 // rulesStructs are the struct literals of f's top-level rules fields.

@@ -54,16 +54,6 @@ func checkAgainstReference(t *testing.T, fast, plain *Pack, input []byte) []Resu
 }
 
 // short renders findings as "line:col rule" for comparisons.
-// optimiser is p's optimised engine, for tests of what it remembers.
-func optimiser(t *testing.T, p *Pack) *optimised {
-	t.Helper()
-	e, ok := p.engine.(*optimised)
-	if !ok {
-		t.Fatalf("the pack evaluates with %T, not the optimiser", p.engine)
-	}
-	return e
-}
-
 func short(fs []Finding) []string {
 	var out []string
 	for _, f := range fs {
@@ -98,7 +88,7 @@ func TestFixtures(t *testing.T) {
 	jobRules := []string{
 		"8:1 job-active-deadline", "8:1 job-backoff-limit", "8:1 job-pod-failure-policy-missing", "8:1 job-ttl-after-finished",
 		"14:5 automount-service-account-token",
-		"16:9 container-limits", "16:9 container-requests",
+		"16:9 container-limits", "16:9 container-read-only-root-filesystem", "16:9 container-requests",
 		"16:9 pss-allow-privilege-escalation", "16:9 pss-capabilities", "16:9 pss-run-as-non-root", "16:9 pss-seccomp",
 		"20:11 credentials-in-url", "20:11 guest-user",
 	}
@@ -110,7 +100,7 @@ func TestFixtures(t *testing.T) {
 		{"job-wq-1.yaml", []string{
 			"7:1 job-active-deadline", "7:1 job-backoff-limit", "7:1 job-pod-failure-policy-missing", "7:1 job-ttl-after-finished",
 			"13:5 automount-service-account-token",
-			"15:9 container-limits", "15:9 container-requests",
+			"15:9 container-limits", "15:9 container-read-only-root-filesystem", "15:9 container-requests",
 			"15:9 pss-allow-privilege-escalation", "15:9 pss-capabilities", "15:9 pss-run-as-non-root", "15:9 pss-seccomp",
 			"16:9 image-tag",
 			"19:11 credentials-in-url", "19:11 guest-user",
@@ -300,7 +290,7 @@ func TestInputShapes(t *testing.T) {
   "containers": [{"name": "c", "image": "c:latest",
    "resources": {"requests": {"cpu": 1, "memory": 1}, "limits": {"cpu": 1, "memory": 1}},
    "securityContext": {"allowPrivilegeEscalation": false, "capabilities": {"drop": ["ALL"]}}}]}}`,
-			want: []string{"4:32 image-tag"}, // the key's opening quote
+			want: []string{"4:32 image-tag", "6:4 container-read-only-root-filesystem"}, // the key's opening quote
 		},
 		{
 			name: "a List opened up",
@@ -357,47 +347,6 @@ func TestParseErrorHasPosition(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), name+":") {
 			t.Errorf("%s: err = %v, want a position in %s", name, err, name)
 		}
-	}
-}
-
-// Objects that look alike to the rules share one evaluation; each still
-// gets its own name, positions and ignore annotation.
-func TestAlikeObjectsKeepTheirIdentity(t *testing.T) {
-	doc := func(name, extra string) string {
-		return "apiVersion: v1\nkind: Pod\nmetadata:\n  name: " + name + "\n" + extra + "spec:\n  containers:\n  - {name: c, image: busybox}\n"
-	}
-	src := doc("a", "") + "---\n" + doc("b", "  labels: {x: y}\n") + "---\n" +
-		doc("c", "  annotations: {jobwq.dev/ignore: image-tag checked elsewhere}\n")
-	p := compile(t, Options{cueOnly: true})
-	rs, err := p.Check("pods.yaml", []byte(src))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(rs) != 3 {
-		t.Fatalf("%d results", len(rs))
-	}
-	for i, r := range rs {
-		var image []string
-		for _, f := range r.Findings {
-			if f.Object != r.Object {
-				t.Errorf("finding of %v reported for %v", f.Object, r.Object)
-			}
-			if f.Rule == "image-tag" {
-				image = append(image, f.Pos.String())
-			}
-		}
-		want := []string{[]string{"pods.yaml:7:15", "pods.yaml:16:15", ""}[i]}
-		if i == 2 {
-			want = nil
-		}
-		if diff := cmp.Diff(want, image); diff != "" {
-			t.Errorf("%s: image-tag (-want +got):\n%s", r.Object, diff)
-		}
-	}
-	// a and b differ only in their names and labels; c names a rule to
-	// ignore, which only the rules that read more than the pod spec see.
-	if n := len(optimiser(t, p).memo); n != 3 {
-		t.Errorf("%d evaluations remembered, want 3: two of the whole objects, one of their common pod spec", n)
 	}
 }
 
@@ -475,8 +424,8 @@ rules: "too-many-image-findings": {
 		t.Fatal(err)
 	}
 	p := compile(t, Options{PolicyFiles: []string{path}})
-	if optimiser(t, p).split {
-		t.Error("the pack was split although a rule refers to rules")
+	if why := fastOf(t, p).slow["too-many-image-findings"]; why != "refers to rules" {
+		t.Errorf("a rule that refers to rules: %q, want it left to CUE", why)
 	}
 	fs, err := p.CheckBytes("pod.yaml", []byte("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n  - {name: a, image: a}\n  - {name: b, image: b}\n"))
 	if err != nil {
@@ -530,5 +479,39 @@ func TestSeverityOverride(t *testing.T) {
 		if _, err := Compile(Options{Severity: []string{bad}}); err == nil {
 			t.Errorf("--severity %s: no error", bad)
 		}
+	}
+}
+
+// A Job of a fixed number of pods, as Kueue's samples are, is no work
+// queue, and no finding calls it one.
+func TestFixedCompletionsJobIsNoWorkQueue(t *testing.T) {
+	src := `apiVersion: batch/v1
+kind: Job
+metadata:
+  name: sample-job
+  labels: {kueue.x-k8s.io/queue-name: user-queue}
+spec:
+  parallelism: 3
+  completions: 3
+  suspend: true
+  template:
+    spec:
+      restartPolicy: Never
+      containers:
+      - {name: dummy-job, image: registry.k8s.io/e2e-test-images/agnhost:2.53, args: [entrypoint-tester, hello, world]}
+`
+	fs, err := compile(t, Options{}).CheckBytes("kueue.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, f := range fs {
+		if strings.Contains(f.Message, "work-queue") || strings.Contains(f.Message, "work queue") {
+			t.Errorf("%s calls it a work queue: %s", f.Rule, f.Message)
+		}
+		found = found || f.Rule == "job-pod-failure-policy-missing"
+	}
+	if !found {
+		t.Error("a Job of 3 pods without podFailurePolicy: no job-pod-failure-policy-missing")
 	}
 }

@@ -51,6 +51,11 @@ func pod(container string) string {
 ` + container
 }
 
+// readOnlyPod is pod with a read-only root filesystem.
+func readOnlyPod(container string) string {
+	return strings.Replace(pod(container), "allowPrivilegeEscalation: false\n", "allowPrivilegeEscalation: false\n          readOnlyRootFilesystem: true\n", 1)
+}
+
 var ruleCases = []ruleCase{
 	// credentials-in-url
 	{name: "article broker url", rule: "credentials-in-url", yaml: job(pod(`        env:
@@ -94,6 +99,41 @@ var ruleCases = []ruleCase{
           value: db
         - name: DB_PASSWORD
           value: ""
+`))},
+
+	{name: "secret words, not substrings; values that are no secret", rule: "env-secret-literal", yaml: job(pod(`        env:
+        - name: MAX_TOTAL_TOKENS
+          value: "2048"
+        - name: MYSQL_ALLOW_EMPTY_PASSWORD
+          value: "1"
+        - name: GOOGLE_APPLICATION_CREDENTIALS
+          value: /var/secrets/key.json
+        - name: SECRET_VERSION
+          value: latest
+        - name: PASSWORD_MIN_LENGTH
+          value: "12"
+        - name: AUTH_TOKEN_AUDIENCE
+          value: api
+        - name: ADMIN_PASSWORD
+          value: changeme
+        - name: API_KEY
+          value: ${API_KEY}
+        - name: PASSENGER_COUNT
+          value: seven
+        - name: DB_PASSWORD
+          value: <your password>
+        - name: TOKEN_ENDPOINT
+          value: https://auth.example.com/token
+        - name: SECRET_KEY_BASE
+          value: "v1.2.3"
+        - name: dbPassword
+          value: s3cr3t # <-
+        - name: DJANGO_SECRET_KEY
+          value: x8#kd92m!sk # <-
+        - name: DB_PASS
+          value: hunter2 # <-
+        - name: authToken
+          value: abcdef123456 # <-
 `))},
 
 	// guest-user
@@ -305,6 +345,53 @@ var ruleCases = []ruleCase{
 `))},
 	{name: "restricted pod passes every control", rule: "pss-seccomp", yaml: job(pod(""))},
 
+	// container-read-only-root-filesystem
+	{name: "root filesystem writable", rule: "container-read-only-root-filesystem", yaml: job(readOnlyPod(`      - name: b
+        image: b:1
+        securityContext:
+          readOnlyRootFilesystem: false # <-
+`))},
+	{name: "root filesystem read-only", rule: "container-read-only-root-filesystem", yaml: job(readOnlyPod(""))},
+
+	// container-env-duplicate
+	{name: "a secretKeyRef overridden by a later literal", rule: "container-env-duplicate", yaml: job(pod(`        env:
+        - name: DB_PASSWORD
+          valueFrom: {secretKeyRef: {name: db, key: password}}
+        - name: QUEUE
+          value: q
+        - name: DB_PASSWORD # <-
+          value: ""
+`))},
+	{name: "distinct env names", rule: "container-env-duplicate", yaml: job(pod(`        env:
+        - {name: A, value: "1"}
+        - {name: B, value: "1"}
+`))},
+
+	// pod-field-types
+	{name: "security fields as strings, command as a string", rule: "pod-field-types", yaml: job(`      restartPolicy: Never
+      hostNetwork: "true" # <-
+      automountServiceAccountToken: "false" # <-
+      securityContext:
+        runAsUser: "1000" # <-
+      containers:
+      - name: a
+        image: a:1
+        command: sh -c x # <-
+        securityContext:
+          privileged: "true" # <-
+          runAsNonRoot: yes # <-
+`)},
+	{name: "containers as a map", rule: "pod-field-types", yaml: `apiVersion: v1
+kind: Pod
+metadata: {name: p}
+spec:
+  containers: # <-
+    a: {image: a:1}
+`},
+	{name: "fields of the right types", rule: "pod-field-types", yaml: job(pod(`        command: [sh, -c, x]
+        args: []
+`))},
+
 	// automount-service-account-token
 	{name: "token mounted by default", rule: "automount-service-account-token", yaml: `apiVersion: v1
 kind: Pod
@@ -313,8 +400,8 @@ spec: # <-
   containers:
   - {name: a, image: a:1}
 `},
-	{name: "token mounted explicitly", rule: "automount-service-account-token", yaml: job(`      restartPolicy: Never
-      automountServiceAccountToken: true # <-
+	{name: "token mounted explicitly is a choice", rule: "automount-service-account-token", yaml: job(`      restartPolicy: Never
+      automountServiceAccountToken: true
       containers:
       - {name: a, image: a:1}
 `)},
@@ -673,6 +760,15 @@ spec:
     spec:
       restartPolicy: Never
       containers: [] # <-
+`},
+	{name: "a Job with containers as a map is pod-field-types'", rule: "pod-containers", yaml: `apiVersion: batch/v1
+kind: Job
+metadata: {name: j}
+spec:
+  template:
+    spec:
+      restartPolicy: Never
+      containers: {a: {image: "a:1"}}
 `},
 	{name: "a Job with containers", rule: "pod-containers", yaml: `apiVersion: batch/v1
 kind: Job

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"encoding/xml"
+	"os"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/jobwq/jobwq/internal/policy"
 	"github.com/jobwq/jobwq/internal/position"
@@ -18,10 +20,6 @@ var (
 	rc  = policy.Object{Kind: "ReplicationController", Name: "broker"}
 
 	results = []policy.Result{
-		{Object: rc, Pos: position.Position{File: "b.yaml", Line: 1, Column: 1}, Findings: []policy.Finding{
-			{Rule: "deprecated-replication-controller", Severity: policy.Warning, Message: "superseded", Fix: "use a Deployment",
-				Pos: position.Position{File: "b.yaml", Line: 2, Column: 1}, Object: rc},
-		}},
 		{Object: job, Pos: position.Position{File: "a.yaml", Line: 1, Column: 1}, Findings: []policy.Finding{
 			{Rule: "image-tag", Severity: policy.Error, Message: "not pinned", Fix: "pin it",
 				Pos: position.Position{File: "a.yaml", Line: 9, Column: 9}, Object: job},
@@ -29,6 +27,10 @@ var (
 				Pos: position.Position{File: "a.yaml", Line: 3, Column: 11}, Object: job},
 		}},
 		{Object: policy.Object{Kind: "Pod", Name: "ok"}, Pos: position.Position{File: "a.yaml", Line: 20, Column: 1}},
+		{Object: rc, Pos: position.Position{File: "b.yaml", Line: 1, Column: 1}, Findings: []policy.Finding{
+			{Rule: "deprecated-replication-controller", Severity: policy.Warning, Message: "superseded", Fix: "use a Deployment",
+				Pos: position.Position{File: "b.yaml", Line: 2, Column: 1}, Object: rc},
+		}},
 	}
 	rules = []policy.Rule{
 		{ID: "credentials-in-url", Severity: policy.Error, Message: "a URL carries credentials", Fix: "use a Secret"},
@@ -37,6 +39,10 @@ var (
 )
 
 func render(t *testing.T, format string, opts Options) []byte {
+	return renderWith(t, format, opts, nil)
+}
+
+func renderWith(t *testing.T, format string, opts Options, unchecked []*position.Error) []byte {
 	t.Helper()
 	var b bytes.Buffer
 	f, err := New(format, &b, opts)
@@ -44,11 +50,16 @@ func render(t *testing.T, format string, opts Options) []byte {
 		t.Fatal(err)
 	}
 	for _, r := range results {
-		if err := f.Write(r); err != nil {
+		if err := f.Checked(r); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := f.Flush(); err != nil {
+	for _, e := range unchecked {
+		if err := f.Unchecked(e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := f.Flush(); err != nil {
 		t.Fatal(err)
 	}
 	return b.Bytes()
@@ -101,7 +112,7 @@ func TestJSON(t *testing.T) {
 	var b bytes.Buffer
 	f, _ := New("json", &b, Options{})
 	f.Flush()
-	if !strings.Contains(b.String(), `"findings": []`) {
+	if !strings.Contains(b.String(), `"findings": []`) || !json.Valid(b.Bytes()) {
 		t.Errorf("no findings must be an empty list:\n%s", b.String())
 	}
 }
@@ -164,7 +175,7 @@ func TestSARIF(t *testing.T) {
 			} `json:"tool"`
 			Results []struct {
 				RuleID    string `json:"ruleId"`
-				RuleIndex int    `json:"ruleIndex"`
+				RuleIndex *int   `json:"ruleIndex"`
 				Level     string `json:"level"`
 				Locations []struct {
 					PhysicalLocation struct {
@@ -190,19 +201,23 @@ func TestSARIF(t *testing.T) {
 	var got []string
 	for _, r := range run.Results {
 		l := r.Locations[0].PhysicalLocation
-		got = append(got, r.Level+" "+run.Tool.Driver.Rules[r.RuleIndex].ID+" "+r.RuleID+" "+l.ArtifactLocation.URI+
+		indexed := "(none)"
+		if r.RuleIndex != nil {
+			indexed = run.Tool.Driver.Rules[*r.RuleIndex].ID
+		}
+		got = append(got, r.Level+" "+indexed+" "+r.RuleID+" "+l.ArtifactLocation.URI+
 			" "+strings.Repeat("|", l.Region.StartLine)+" "+strings.Repeat(".", l.Region.StartColumn))
 	}
 	want := []string{
 		"error credentials-in-url credentials-in-url a.yaml ||| ...........",
 		"error image-tag image-tag a.yaml ||||||||| .........",
-		// A rule outside the table still gets an entry, so the index holds.
-		"warning deprecated-replication-controller deprecated-replication-controller b.yaml || .",
+		// A rule outside the table has no index, rather than a wrong one.
+		"warning (none) deprecated-replication-controller b.yaml || .",
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
 	}
-	if strings.Contains(string(out), "Time") || strings.Contains(string(out), "invocations") {
+	if strings.Contains(string(out), "Time") {
 		t.Error("SARIF output carries a time")
 	}
 	if got := artifactURI("overlays/deployment (kustomize build)"); got != "overlays/deployment%20%28kustomize%20build%29" && got != "overlays/deployment%20(kustomize%20build)" {
@@ -220,9 +235,9 @@ func TestSARIFNonFiles(t *testing.T) {
 	}
 	for _, file := range []string{"<stdin>", "app (kustomize build)"} {
 		pos := position.Position{File: file, Line: 2, Column: 3}
-		f.Write(policy.Result{Object: job, Pos: pos, Findings: []policy.Finding{{Rule: "image-tag", Severity: policy.Error, Pos: pos, Object: job}}})
+		f.Checked(policy.Result{Object: job, Pos: pos, Findings: []policy.Finding{{Rule: "image-tag", Severity: policy.Error, Pos: pos, Object: job}}})
 	}
-	if err := f.Flush(); err != nil {
+	if _, err := f.Flush(); err != nil {
 		t.Fatal(err)
 	}
 	var log struct {
@@ -269,8 +284,8 @@ func TestJUnitControlCharacters(t *testing.T) {
 	}
 	obj := policy.Object{Kind: "Pod", Name: "a\x1bb\x00c"}
 	pos := position.Position{File: "p.yaml", Line: 1, Column: 1}
-	f.Write(policy.Result{Object: obj, Pos: pos, Findings: []policy.Finding{{Rule: "image-tag", Severity: policy.Error, Message: "runs x\x01y", Pos: pos, Object: obj}}})
-	if err := f.Flush(); err != nil {
+	f.Checked(policy.Result{Object: obj, Pos: pos, Findings: []policy.Finding{{Rule: "image-tag", Severity: policy.Error, Message: "runs x\x01y", Pos: pos, Object: obj}}})
+	if _, err := f.Flush(); err != nil {
 		t.Fatal(err)
 	}
 	for _, c := range []byte{0x00, 0x01, 0x1b} {
@@ -287,5 +302,137 @@ func TestJUnitControlCharacters(t *testing.T) {
 			}
 			break
 		}
+	}
+}
+
+// Every format says what could not be checked, where: a report with no
+// findings is never mistaken for a clean run. SARIF marks the invocation
+// unsuccessful with a notification at each input and stays valid against
+// the SARIF 2.1.0 schema; JUnit has a case in error; JSON an entry; text
+// counts them.
+func TestUncheckedInEveryFormat(t *testing.T) {
+	unchecked := []*position.Error{
+		{Pos: position.Position{File: "a.yaml", Line: 30, Column: 3}, Msg: `duplicate key "hostNetwork" (first at line 28)`},
+		{Pos: position.Position{File: "c.yaml"}, Msg: "cannot read: permission denied"},
+	}
+	out := renderWith(t, "sarif", Options{Rules: rules}, unchecked)
+	validateSARIF(t, out)
+	var log struct {
+		Runs []struct {
+			Invocations []struct {
+				ExecutionSuccessful bool `json:"executionSuccessful"`
+				Notifications       []struct {
+					Level     string `json:"level"`
+					Message   struct{ Text string }
+					Locations []struct {
+						PhysicalLocation struct {
+							ArtifactLocation struct{ URI string }
+							Region           struct{ StartLine int }
+						} `json:"physicalLocation"`
+					} `json:"locations"`
+				} `json:"toolExecutionNotifications"`
+			} `json:"invocations"`
+			Results []json.RawMessage `json:"results"`
+		} `json:"runs"`
+	}
+	if err := json.Unmarshal(out, &log); err != nil {
+		t.Fatal(err)
+	}
+	inv := log.Runs[0].Invocations
+	if len(inv) != 1 || inv[0].ExecutionSuccessful || len(inv[0].Notifications) != 2 {
+		t.Fatalf("invocations: %+v", inv)
+	}
+	n := inv[0].Notifications[0]
+	if n.Level != "error" || !strings.Contains(n.Message.Text, "duplicate key") || n.Locations[0].PhysicalLocation.ArtifactLocation.URI != "a.yaml" || n.Locations[0].PhysicalLocation.Region.StartLine != 30 {
+		t.Errorf("notification: %+v", n)
+	}
+	if len(log.Runs[0].Results) != 3 {
+		t.Errorf("%d results, want the 3 findings", len(log.Runs[0].Results))
+	}
+	// A clean run is successful, and valid too.
+	clean := renderWith(t, "sarif", Options{Rules: rules}, nil)
+	validateSARIF(t, clean)
+	if !strings.Contains(string(clean), `"executionSuccessful": true`) {
+		t.Errorf("a run that checked everything is not successful:\n%s", clean)
+	}
+
+	var doc struct {
+		Errors int `xml:"errors,attr"`
+		Suites []struct {
+			Name   string `xml:"name,attr"`
+			Errors int    `xml:"errors,attr"`
+			Cases  []struct {
+				Name  string `xml:"name,attr"`
+				Error *struct {
+					Message string `xml:"message,attr"`
+				} `xml:"error"`
+			} `xml:"testcase"`
+		} `xml:"testsuite"`
+	}
+	junitOut := renderWith(t, "junit", Options{}, unchecked)
+	if err := xml.Unmarshal(junitOut, &doc); err != nil {
+		t.Fatal(err)
+	}
+	var errs []string
+	for _, s := range doc.Suites {
+		for _, c := range s.Cases {
+			if c.Error != nil {
+				errs = append(errs, s.Name+" "+c.Name+": "+c.Error.Message)
+			}
+		}
+	}
+	want := []string{
+		`a.yaml not checked: a.yaml:30:3: duplicate key "hostNetwork" (first at line 28)`,
+		"c.yaml not checked: c.yaml: cannot read: permission denied",
+	}
+	if diff := cmp.Diff(want, errs); diff != "" || doc.Errors != 2 {
+		t.Errorf("JUnit error cases (%d errors) (-want +got):\n%s\n%s", doc.Errors, diff, junitOut)
+	}
+
+	var r struct {
+		Unchecked []struct {
+			Position position.Position
+			Message  string
+		}
+	}
+	if err := json.Unmarshal(renderWith(t, "json", Options{}, unchecked), &r); err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Unchecked) != 2 || r.Unchecked[0].Position.Line != 30 || r.Unchecked[1].Message != "cannot read: permission denied" {
+		t.Errorf("JSON unchecked: %+v", r.Unchecked)
+	}
+
+	if text := string(renderWith(t, "text", Options{}, unchecked)); !strings.HasSuffix(text, "; 2 inputs not checked\n") {
+		t.Errorf("text summary does not count what was not checked:\n%s", text)
+	}
+}
+
+// validateSARIF fails unless out is valid against the SARIF 2.1.0 schema
+// (testdata/sarif-2.1.0-rtm.5.json, as @microsoft/jest-sarif ships it).
+func validateSARIF(t *testing.T, out []byte) {
+	t.Helper()
+	f, err := os.Open("testdata/sarif-2.1.0-rtm.5.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	schemaDoc, err := jsonschema.UnmarshalJSON(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := jsonschema.NewCompiler()
+	if err := c.AddResource("sarif.json", schemaDoc); err != nil {
+		t.Fatal(err)
+	}
+	schema, err := c.Compile("sarif.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := schema.Validate(inst); err != nil {
+		t.Errorf("not valid SARIF 2.1.0: %v\n%s", err, out)
 	}
 }

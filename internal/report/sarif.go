@@ -1,8 +1,8 @@
 package report
 
 import (
+	"bytes"
 	"cmp"
-	"encoding/json"
 	"io"
 	"net/url"
 	"path/filepath"
@@ -15,12 +15,16 @@ import (
 	"github.com/jobwq/jobwq/internal/version"
 )
 
-// sarifFormat writes a SARIF 2.1.0 log with one run: the rules of the pack
-// and a result per finding, located by startLine and startColumn.
+// sarifFormat writes a SARIF 2.1.0 log with one run: the rules of the
+// pack, an invocation that says whether every input was checked (with a
+// notification at each one that was not), and a result per finding,
+// located by startLine and startColumn.
 type sarifFormat struct {
-	collected
-	w    io.Writer
-	opts Options
+	w     io.Writer
+	opts  Options
+	index map[string]int // rule id → index in the rule table
+	first bool
+	tail  []byte // what follows the results
 }
 
 const informationURI = "https://github.com/jobwq/jobwq"
@@ -31,7 +35,7 @@ var sarifLevel = map[policy.Severity]string{
 	policy.Info:    "note",
 }
 
-func (s *sarifFormat) Flush() error {
+func (s *sarifFormat) begin(t *totals) error {
 	log, err := sarif.New(sarif.Version210)
 	if err != nil {
 		return err
@@ -39,41 +43,88 @@ func (s *sarifFormat) Flush() error {
 	run := sarif.NewRunWithInformationURI("jobwq", informationURI)
 	// Code scanning tells runs of different versions apart by it.
 	run.Tool.Driver.WithVersion(cmp.Or(s.opts.Version, version.Devel))
-	known := map[string]bool{}
+	s.index = map[string]int{}
 	for _, r := range s.opts.Rules {
-		known[r.ID] = true
+		s.index[r.ID] = len(s.index)
 		run.AddRule(r.ID).
 			WithDescription(r.Message).
 			WithHelp(sarif.NewMultiformatMessageString(r.Fix)).
 			WithDefaultConfiguration(sarif.NewReportingConfiguration().WithLevel(sarifLevel[r.Severity]))
 	}
-	for _, f := range s.findings() {
-		if !known[f.Rule] {
-			known[f.Rule] = true
-			run.AddRule(f.Rule).WithDescription(f.Message)
-		}
-		region := sarif.NewRegion()
-		if f.Pos.Line > 0 {
-			region.WithStartLine(f.Pos.Line)
-		}
-		if f.Pos.Column > 0 {
-			region.WithStartColumn(f.Pos.Column)
-		}
-		loc := sarif.NewPhysicalLocation().
-			WithArtifactLocation(artifactLocation(f.Pos.File)).
-			WithRegion(region)
-		run.CreateResultForRule(f.Rule).
+	inv := sarif.NewInvocation().WithExecutionSuccess(len(t.unchecked) == 0)
+	for _, e := range t.unchecked {
+		inv.ToolExecutionNotifications = append(inv.ToolExecutionNotifications, sarif.NewNotification().
+			WithLevel("error").
+			WithMessage(sarif.NewTextMessage("not checked: "+e.Msg)).
+			WithLocations([]*sarif.Location{sarif.NewLocationWithPhysicalLocation(physical(e.Pos))}))
+	}
+	run.Invocations = []*sarif.Invocation{inv}
+	run.Results = []*sarif.Result{}
+	log.AddRun(run)
+	head, err := indented(log, "")
+	if err != nil {
+		return err
+	}
+	// The results are written one by one where the empty list stands.
+	i := bytes.LastIndex(head, []byte(`"results": []`)) + len(`"results": [`)
+	s.tail = append(append([]byte("\n      ]"), head[i+1:]...), '\n')
+	s.first = true
+	_, err = s.w.Write(head[:i])
+	return err
+}
+
+func (s *sarifFormat) checked(r policy.Result) error {
+	for _, f := range r.Findings {
+		res := sarif.NewRuleResult(f.Rule).
 			WithLevel(sarifLevel[f.Severity]).
 			WithMessage(sarif.NewTextMessage(f.Message + " (" + f.Object.String() + "); fix: " + f.Fix)).
-			AddLocation(sarif.NewLocationWithPhysicalLocation(loc))
+			WithLocations([]*sarif.Location{sarif.NewLocationWithPhysicalLocation(physical(f.Pos))})
+		if i, ok := s.index[f.Rule]; ok {
+			res.WithRuleIndex(i)
+		}
+		b, err := indented(res, "        ")
+		if err != nil {
+			return err
+		}
+		sep := ",\n        "
+		if s.first {
+			sep, s.first = "\n        ", false
+		}
+		if _, err := io.WriteString(s.w, sep); err != nil {
+			return err
+		}
+		if _, err := s.w.Write(b); err != nil {
+			return err
+		}
 	}
-	log.AddRun(run)
-	// Encoded here rather than with PrettyWrite: that escapes <, > and &
-	// for HTML and leaves the last line unterminated.
-	enc := json.NewEncoder(s.w)
-	enc.SetEscapeHTML(false)
-	enc.SetIndent("", "  ")
-	return enc.Encode(log)
+	return nil
+}
+
+func (s *sarifFormat) unchecked(*position.Error) error { return nil }
+
+func (s *sarifFormat) end(*totals) error {
+	tail := s.tail
+	if s.first {
+		tail = tail[len("\n      "):] // no results: "[]"
+	}
+	_, err := s.w.Write(tail)
+	return err
+}
+
+// physical is where pos is, as SARIF says it.
+func physical(pos position.Position) *sarif.PhysicalLocation {
+	region := sarif.NewRegion()
+	if pos.Line > 0 {
+		region.WithStartLine(pos.Line)
+	}
+	if pos.Column > 0 {
+		region.WithStartColumn(pos.Column)
+	}
+	loc := sarif.NewPhysicalLocation().WithArtifactLocation(artifactLocation(pos.File))
+	if pos.Line > 0 {
+		loc.WithRegion(region)
+	}
+	return loc
 }
 
 // artifactLocation says where a finding's lines are. Standard input and

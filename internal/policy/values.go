@@ -2,6 +2,7 @@ package policy
 
 import (
 	"errors"
+	"fmt"
 	"regexp"
 	"strconv"
 	"strings"
@@ -15,18 +16,15 @@ import (
 // The CUE evaluator costs microseconds for every node it unifies, and a
 // policy check unifies the pack with every object: with varied objects
 // nothing can be shared, and checking 2,000 Deployments took ten times
-// kube-score's CPU. Yet the rules are written in a small part of CUE:
-// comprehensions over the object, existence tests (x != _|_), kind and
-// bound tests (x & int & >=0), defaults (*x | ""), comparisons, regular
-// expressions, interpolation and a few builtins. direct evaluates that
-// part over plain Go values, straight from the rules' syntax.
+// kube-score's CPU. Yet rules are mostly written in a small part of CUE,
+// the one subset.go lists. This file evaluates that part over plain Go
+// values, straight from the rules' syntax.
 //
-// It decides only what it is sure CUE decides the same way. Whatever it
-// is unsure of (a construct it does not know, values of mixed kinds in a
-// comparison, an error CUE would report, a value that might be an error
-// inside) makes it give up on that rule for that object, and the CUE
-// evaluator decides instead. FuzzOptimisedMatchesReference holds the two
-// to the same findings.
+// Which rules are evaluated here is decided once, when the pack is
+// compiled (subset.go). What remains for an object is data CUE would judge
+// differently from Go (values of mixed kinds in a comparison, an error CUE
+// would report, a value that might hold an error): the evaluation stops
+// with unsure, and CUE decides that one rule for that object.
 
 // A value is a string, an int64, a bool, a float (kept as its literal), a
 // null, a *structVal, a listVal, or bottom (an error or a missing field,
@@ -95,18 +93,21 @@ func holdsBottom(v value) bool {
 	return false
 }
 
-// unsure is what direct panics with when CUE, not direct, must decide.
+// unsure is what the evaluation of one rule over one object stops with
+// when CUE, not Go, must decide it. It never leaves this file: rule is the
+// one place that recovers it, and it re-panics anything else.
 var unsure = errors.New("policy: not for direct evaluation")
 
 // maxSteps bounds one rule's direct evaluation; past it, CUE evaluates
 // the rule under the pack's time bound.
 const maxSteps = 1 << 20
 
-// direct is the compiled form of the rules it can take.
+// direct is the compiled form of the rules evaluated over Go values.
 type direct struct {
 	top   map[string]*topField
 	rules map[string]*directRule
 	spec  value // input.spec, or nil
+	reads reads // what the rules read of input
 
 	mu     sync.Mutex
 	consts map[string]value // fields that do not depend on input, once evaluated
@@ -133,17 +134,26 @@ type fileScope struct {
 	imports map[string]string // name → import path
 }
 
-// newDirect compiles the rules of files that direct can evaluate; it
-// returns nil when the pack as a whole is beyond it (input constrained by
-// the pack, top-level aliases, embeddings or lets, CUE that refers to
+// newDirect compiles the rules of files that are written in the subset
+// (subset.go) and says, for every other rule, why not. slow is nil when
+// all are fast; it names every rule when the pack as a whole is beyond
+// direct evaluation (input constrained by the pack, top-level aliases,
+// embeddings, lets or comprehensions, CUE outside rules that refers to
 // rules, or patterns that constrain violations).
-func newDirect(p *Pack, files []*ast.File) *direct {
-	d := &direct{
+func newDirect(p *Pack, files []*ast.File, ids []string) (d *direct, slow map[string]string) {
+	d = &direct{
 		top:       map[string]*topField{},
 		rules:     map[string]*directRule{},
 		consts:    map[string]value{},
 		literals:  map[*ast.BasicLit]value{},
 		fragments: map[*ast.Interpolation][]string{},
+	}
+	all := func(why string) (*direct, map[string]string) {
+		slow := map[string]string{}
+		for _, id := range ids {
+			slow[id] = why
+		}
+		return nil, slow
 	}
 	ruleDecls := map[string][]*directRule{}
 	for _, f := range files {
@@ -155,7 +165,7 @@ func newDirect(p *Pack, files []*ast.File) *direct {
 				for _, spec := range x.Specs {
 					path, err := literal.Unquote(spec.Path.Value)
 					if err != nil {
-						return nil
+						return all("an import is not a plain string")
 					}
 					name := path[strings.LastIndex(path, "/")+1:]
 					if spec.Name != nil {
@@ -164,48 +174,40 @@ func newDirect(p *Pack, files []*ast.File) *direct {
 					fs.imports[name] = path
 				}
 			case *ast.Field:
-				if _, ok := x.Label.(*ast.Ident); !ok || x.Constraint != token.ILLEGAL {
-					return nil
-				}
 				name, _, err := ast.LabelName(x.Label)
-				if err != nil {
-					return nil
+				if _, ok := x.Label.(*ast.Ident); !ok || x.Constraint != token.ILLEGAL || err != nil {
+					return all(f.Filename + " declares a package field with an alias, a pattern or a constraint")
 				}
 				switch name {
 				case "input":
 					if id, ok := x.Value.(*ast.Ident); !ok || id.Name != "_" {
-						return nil
+						return all(f.Filename + " constrains input")
 					}
 				case "rules":
 					s, ok := x.Value.(*ast.StructLit)
 					if !ok {
-						return nil
+						return all(f.Filename + " declares rules as something other than a struct")
 					}
 					for _, e := range s.Elts {
 						rf, ok := e.(*ast.Field)
 						if !ok {
-							return nil
+							return all(f.Filename + " embeds something in rules")
 						}
 						id, _, err := ast.LabelName(rf.Label)
 						if err != nil {
 							// A pattern applies to every rule; one that
 							// touches violations could change them.
 							if declares(rf.Value, "violations") {
-								return nil
+								return all(f.Filename + " constrains every rule's violations")
 							}
 							continue
-						}
-						if refersTo(rf.Value, "rules") {
-							// A rule that reads other rules needs them
-							// in its pack.
-							return nil
 						}
 						body, _ := rf.Value.(*ast.StructLit)
 						ruleDecls[id] = append(ruleDecls[id], &directRule{body: body, file: fs})
 					}
 				default:
 					if refersTo(x.Value, "rules") {
-						return nil
+						return all(f.Filename + ": " + name + " refers to rules")
 					}
 					if t, ok := d.top[name]; ok {
 						t.multiple = true
@@ -214,29 +216,78 @@ func newDirect(p *Pack, files []*ast.File) *direct {
 					d.top[name] = &topField{expr: x.Value, file: fs}
 				}
 			default:
-				return nil
+				return all(fmt.Sprintf("%s has a top-level %T", f.Filename, decl))
 			}
 		}
 	}
-	for id, decls := range ruleDecls {
+	top := map[string]bool{}
+	for name := range d.top {
+		top[name] = true
+	}
+	// What each package field is, and whether it reads input, once.
+	fieldWhy := map[string]string{}
+	refs := map[string][]string{}
+	for name, t := range d.top {
+		refs[name] = references(t.expr, top)
+		fieldWhy[name] = subsetOf(t.expr, t.file.imports)
+		t.dependent = refersTo(t.expr, "input")
+		if t.multiple && fieldWhy[name] == "" {
+			fieldWhy[name] = "is declared more than once"
+		}
+	}
+	for changed := true; changed; {
+		changed = false
+		for name, t := range d.top {
+			for _, r := range refs[name] {
+				if !t.dependent && d.top[r].dependent {
+					t.dependent, changed = true, true
+				}
+			}
+		}
+	}
+	slow = map[string]string{}
+	for _, id := range ids {
+		decls := ruleDecls[id]
 		// A rule declared in parts, or as anything but a struct of plain
 		// fields, is CUE's.
-		if len(decls) == 1 && decls[0].body != nil && plainRule(decls[0].body) {
-			d.rules[id] = decls[0]
+		if len(decls) != 1 || decls[0].body == nil || !plainRule(decls[0].body) {
+			slow[id] = "is declared in parts or from a definition, not as one struct of fields"
+			continue
 		}
+		r := decls[0]
+		if why := subsetOf(r.body, r.file.imports); why != "" {
+			slow[id] = why
+			continue
+		}
+		// And every package field it reaches.
+		seen := map[string]bool{}
+		var reach func(names []string) string
+		reach = func(names []string) string {
+			for _, n := range names {
+				if seen[n] {
+					continue
+				}
+				seen[n] = true
+				if why := fieldWhy[n]; why != "" {
+					return n + " " + why
+				}
+				if why := reach(refs[n]); why != "" {
+					return why
+				}
+			}
+			return ""
+		}
+		if why := reach(references(r.body, top)); why != "" {
+			slow[id] = "uses " + why
+			continue
+		}
+		d.rules[id] = r
 	}
 	for _, t := range d.top {
 		d.prepare(t.expr)
 	}
 	for _, r := range d.rules {
 		d.prepare(r.body)
-	}
-	dependent, _, ok := dependents(files)
-	if !ok {
-		return nil
-	}
-	for name, t := range d.top {
-		t.dependent = dependent[name]
 	}
 	if p.spec != nil {
 		s := newStruct(3)
@@ -245,7 +296,10 @@ func newDirect(p *Pack, files []*ast.File) *direct {
 		s.set("path", p.spec.Path)
 		d.spec = s
 	}
-	return d
+	if len(d.rules) == 0 {
+		d = nil
+	}
+	return d, slow
 }
 
 // plainRule reports whether a rule's body is fields with identifier
@@ -282,12 +336,12 @@ func declares(n ast.Node, name string) bool {
 	return found
 }
 
-// takes reports whether d evaluates the rule id.
-func (d *direct) takes(id string) bool { return d != nil && d.rules[id] != nil }
-
 // evaluate fills out with the outcome of each rule in ids that d could
 // decide for o, and returns the ids it left to CUE.
 func (d *direct) evaluate(o object, jobPath, podPath []string, ids []string, out map[string]outcome) (left []string) {
+	// Only what the rules read becomes Go values: a CRD's schema is never
+	// converted.
+	o.expr, jobPath, podPath = d.reads.prune(o.expr, jobPath, podPath)
 	in, ok := d.input(o, jobPath, podPath)
 	if !ok {
 		return ids
@@ -388,37 +442,20 @@ func fromSyntax(e ast.Expr) value {
 
 // literalValue is the value of a literal, as CUE reads it.
 func literalValue(x *ast.BasicLit) value {
-	switch x.Kind {
-	case token.STRING:
-		if strings.HasPrefix(x.Value, "'") || strings.HasPrefix(x.Value, "#") {
-			panic(unsure) // bytes, or a raw string
-		}
-		s, err := literal.Unquote(x.Value)
-		if err != nil {
-			panic(unsure)
-		}
-		return s
-	case token.INT:
-		// Only plain decimals: CUE also reads 0x10, 1_000 and 1Ki.
-		v := x.Value
-		if v == "" || len(v) > 18 || (len(v) > 1 && v[0] == '0') {
-			panic(unsure)
-		}
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil {
-			panic(unsure)
-		}
-		return n
-	case token.FLOAT:
-		return floatVal(x.Value)
-	case token.TRUE:
-		return true
-	case token.FALSE:
-		return false
-	case token.NULL:
-		return nullVal{}
+	v, ok := literalOf(x)
+	if !ok {
+		panic(unsure)
 	}
-	panic(unsure)
+	return v
+}
+
+// decimal reads a plain decimal integer, as small as CUE keeps exactly.
+func decimal(v string) (value, bool) {
+	if v == "" || len(v) > 18 || (len(v) > 1 && v[0] == '0') {
+		return nil, false
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	return n, err == nil
 }
 
 // evaluation is the evaluation of rules over one object.
@@ -889,7 +926,9 @@ func (ev *evaluation) interpolation(x *ast.Interpolation, sc *scope) value {
 	}
 	parts, ok := ev.d.fragments[x]
 	if !ok {
-		parts = fragments(x)
+		if parts, ok = fragmentsOf(x); !ok {
+			panic(unsure)
+		}
 	}
 	var b strings.Builder
 	for i, p := range parts {
@@ -906,30 +945,6 @@ func (ev *evaluation) interpolation(x *ast.Interpolation, sc *scope) value {
 		}
 	}
 	return b.String()
-}
-
-// fragments are the literal parts of an interpolation, unquoted as CUE's
-// compiler does.
-func fragments(x *ast.Interpolation) []string {
-	first, last := x.Quotes()
-	info, prefixLen, _, err := literal.ParseQuotes(first.Value, last.Value)
-	if err != nil || !info.IsDouble() {
-		panic(unsure)
-	}
-	var parts []string
-	for i := 0; i < len(x.Elts); i += 2 {
-		l, ok := x.Elts[i].(*ast.BasicLit)
-		if !ok {
-			panic(unsure)
-		}
-		s, err := info.Unquote(l.Value[prefixLen:])
-		if err != nil {
-			panic(unsure)
-		}
-		parts = append(parts, s)
-		prefixLen = 1
-	}
-	return parts
 }
 
 // label is a selector's field name.
@@ -950,16 +965,14 @@ func (d *direct) prepare(n ast.Node) {
 	ast.Walk(n, func(n ast.Node) bool {
 		switch x := n.(type) {
 		case *ast.BasicLit:
-			func() {
-				defer func() { recover() }() // left to evaluation, which gives up
-				d.literals[x] = literalValue(x)
-			}()
+			if v, ok := literalOf(x); ok {
+				d.literals[x] = v
+			}
 		case *ast.Interpolation:
 			if len(x.Elts) > 1 {
-				func() {
-					defer func() { recover() }()
-					d.fragments[x] = fragments(x)
-				}()
+				if parts, ok := fragmentsOf(x); ok {
+					d.fragments[x] = parts
+				}
 			}
 			for i := 1; i < len(x.Elts); i += 2 {
 				d.prepare(x.Elts[i])
@@ -1105,17 +1118,33 @@ func arith(op token.Token, a, b value) value {
 	}
 }
 
-var regexps sync.Map // pattern → *regexp.Regexp
+// regexps holds the compiled patterns of a run. Patterns come from the
+// pack, and from objects only through rules that build them: it is
+// bounded, and starts over when full.
+var regexps = struct {
+	sync.Mutex
+	m map[string]*regexp.Regexp
+}{m: map[string]*regexp.Regexp{}}
+
+const maxRegexps = 512
 
 func compiled(re string) *regexp.Regexp {
-	if r, ok := regexps.Load(re); ok {
-		return r.(*regexp.Regexp)
+	regexps.Lock()
+	r, ok := regexps.m[re]
+	regexps.Unlock()
+	if ok {
+		return r
 	}
 	r, err := regexp.Compile(re)
 	if err != nil {
 		panic(unsure)
 	}
-	regexps.Store(re, r)
+	regexps.Lock()
+	if len(regexps.m) >= maxRegexps {
+		clear(regexps.m)
+	}
+	regexps.m[re] = r
+	regexps.Unlock()
 	return r
 }
 
@@ -1341,7 +1370,7 @@ func (ev *evaluation) call(x *ast.CallExpr, sc *scope) value {
 			panic(unsure)
 		}
 	}
-	return builtin(name, args)
+	return callBuiltin(name, args)
 }
 
 // find reports whether name is bound in sc short of the package.
@@ -1359,91 +1388,89 @@ func (sc *scope) find(name string) bool {
 	return false
 }
 
-func builtin(name string, args []value) value {
-	str := func(i int) string {
-		s, ok := args[i].(string)
-		if !ok {
-			panic(unsure)
-		}
-		return s
+func callBuiltin(name string, args []value) value {
+	b, ok := builtins[name]
+	if !ok || len(args) != b.arity {
+		panic(unsure)
 	}
-	arity := func(n int) {
-		if len(args) != n {
-			panic(unsure)
-		}
+	return b.fn(args)
+}
+
+// A builtin computes what the CUE function of its name does, for the
+// arguments it accepts; others stop the evaluation with unsure.
+type builtin struct {
+	arity int
+	fn    func(args []value) value
+}
+
+func str(v value) string {
+	s, ok := v.(string)
+	if !ok {
+		panic(unsure)
 	}
-	switch name {
-	case "len":
-		arity(1)
-		switch v := args[0].(type) {
-		case listVal:
-			return int64(len(v))
-		case string:
-			return int64(len(v))
-		}
-	case "div":
-		arity(2)
-		p, ok1 := args[0].(int64)
-		q, ok2 := args[1].(int64)
-		if ok1 && ok2 && p >= 0 && q > 0 {
-			return p / q
-		}
-	case "strings.Contains":
-		arity(2)
-		return strings.Contains(str(0), str(1))
-	case "strings.HasPrefix":
-		arity(2)
-		return strings.HasPrefix(str(0), str(1))
-	case "strings.HasSuffix":
-		arity(2)
-		return strings.HasSuffix(str(0), str(1))
-	case "strings.ToLower":
-		arity(1)
-		return strings.ToLower(str(0))
-	case "strings.ToUpper":
-		arity(1)
-		return strings.ToUpper(str(0))
-	case "strings.TrimSpace":
-		arity(1)
-		return strings.TrimSpace(str(0))
-	case "strings.Split":
-		arity(2)
-		parts := strings.Split(str(0), str(1))
-		l := make(listVal, len(parts))
-		for i, p := range parts {
-			l[i] = p
-		}
-		return l
-	case "strings.Join":
-		arity(2)
-		l, ok := args[0].(listVal)
-		if !ok {
-			panic(unsure)
-		}
-		parts := make([]string, len(l))
-		for i, e := range l {
-			s, ok := e.(string)
-			if !ok {
-				panic(unsure)
-			}
-			parts[i] = s
-		}
-		return strings.Join(parts, str(1))
-	case "list.Contains":
-		arity(2)
-		l, ok := args[0].(listVal)
-		if !ok {
-			panic(unsure)
-		}
-		for _, e := range l {
-			if kindOf(e) == "other" || kindOf(args[1]) == "other" {
-				panic(unsure)
-			}
-			if kindOf(e) == kindOf(args[1]) && equal(e, args[1]) {
-				return true
-			}
-		}
-		return false
+	return s
+}
+
+func strings1(f func(string) string) func([]value) value {
+	return func(args []value) value { return f(str(args[0])) }
+}
+
+func strings2(f func(a, b string) value) func([]value) value {
+	return func(args []value) value { return f(str(args[0]), str(args[1])) }
+}
+
+func builtinLen(args []value) value {
+	switch v := args[0].(type) {
+	case listVal:
+		return int64(len(v))
+	case string:
+		return int64(len(v))
 	}
 	panic(unsure)
+}
+
+func builtinDiv(args []value) value {
+	p, ok1 := args[0].(int64)
+	q, ok2 := args[1].(int64)
+	if ok1 && ok2 && p >= 0 && q > 0 {
+		return p / q
+	}
+	panic(unsure)
+}
+
+func builtinSplit(args []value) value {
+	parts := strings.Split(str(args[0]), str(args[1]))
+	l := make(listVal, len(parts))
+	for i, p := range parts {
+		l[i] = p
+	}
+	return l
+}
+
+func builtinJoin(args []value) value {
+	l, ok := args[0].(listVal)
+	if !ok {
+		panic(unsure)
+	}
+	parts := make([]string, len(l))
+	for i, e := range l {
+		parts[i] = str(e)
+	}
+	return strings.Join(parts, str(args[1]))
+}
+
+func builtinListContains(args []value) value {
+	l, ok := args[0].(listVal)
+	if !ok {
+		panic(unsure)
+	}
+	for _, e := range l {
+		if kindOf(e) == "other" || kindOf(args[1]) == "other" {
+			panic(unsure)
+		}
+		if kindOf(e) == kindOf(args[1]) && equal(e, args[1]) {
+			return true
+		}
+	}
+	return false
 }

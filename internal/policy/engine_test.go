@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"cuelang.org/go/cue/ast"
@@ -13,33 +14,29 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-// hybridOf is p's engine, which must evaluate directly where it can.
-func hybridOf(t *testing.T, p *Pack) *hybrid {
+// fastOf is p's engine, which must evaluate fast where it can.
+func fastOf(t *testing.T, p *Pack) *fastEngine {
 	t.Helper()
-	h, ok := p.engine.(*hybrid)
+	e, ok := p.engine.(*fastEngine)
 	if !ok {
-		t.Fatalf("the pack evaluates with %T, not direct evaluation", p.engine)
+		t.Fatalf("the pack evaluates with %T, not the fast engine", p.engine)
 	}
-	return h
+	return e
 }
 
-// Every built-in rule is written in the part of CUE direct evaluates, so
-// CUE is needed only for objects direct is unsure of.
-func TestDirectTakesBuiltinRules(t *testing.T) {
+// Every built-in rule is written in the subset evaluated over Go values,
+// so CUE is needed only for objects whose data only CUE can judge.
+func TestBuiltinRulesAreFast(t *testing.T) {
 	p := compile(t, Options{Spec: &Spec{Path: "wq.yaml", Items: 3}})
-	h := hybridOf(t, p)
-	if h.rest != nil {
-		var ids []string
-		for _, r := range h.rest.rules {
-			ids = append(ids, r.ID)
-		}
-		t.Errorf("rules left to CUE: %v", ids)
+	e := fastOf(t, p)
+	for id, why := range e.slow {
+		t.Errorf("rule %s is left to CUE: %s", id, why)
 	}
 	if _, err := p.Check("d.yaml", deployments(200)); err != nil {
 		t.Fatal(err)
 	}
-	if n := h.left.Load(); n != 0 {
-		t.Errorf("direct left %d rule evaluations of plain Deployments to CUE", n)
+	if n := e.fallbacks.Load(); n != 0 {
+		t.Errorf("%d rule evaluations of plain Deployments were left to CUE", n)
 	}
 	files, _ := filepath.Glob("../../testdata/policy/*.yaml")
 	for _, name := range files {
@@ -47,9 +44,9 @@ func TestDirectTakesBuiltinRules(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		before := h.left.Load()
+		before := e.fallbacks.Load()
 		p.Check(filepath.Base(name), data)
-		if n := h.left.Load() - before; n != 0 {
+		if n := e.fallbacks.Load() - before; n != 0 {
 			t.Logf("%s: %d rule evaluations left to CUE", filepath.Base(name), n)
 		}
 	}
@@ -155,17 +152,18 @@ func compareEngines(t *testing.T, fast, plain *Pack, o object, what string) {
 	}
 }
 
-// A user rule outside the subset is evaluated by CUE, one inside it
-// directly, and together they find what the reference finds.
-func TestHybridSplitsUserRules(t *testing.T) {
+// A user rule outside the subset is evaluated by CUE, one inside it fast,
+// and together they find what the reference finds. The rule outside is
+// told apart when the pack is compiled, and costs the others nothing: not
+// one evaluation of a fast rule goes to CUE.
+func TestSlowUserRuleStaysAlone(t *testing.T) {
 	fast, plain := withReference(t, Options{PolicyFiles: []string{"testdata/mixed.cue"}})
-	h := hybridOf(t, fast)
-	var rest []string
-	for _, r := range h.rest.rules {
-		rest = append(rest, r.ID)
-	}
-	if !cmp.Equal(rest, []string{"owned"}) {
-		t.Errorf("rules left to CUE: %v, want [owned]", rest)
+	e := fastOf(t, fast)
+	if diff := cmp.Diff(map[string]string{
+		"owned":        "is declared in parts or from a definition, not as one struct of fields",
+		"count-dashes": "calls strings.Count",
+	}, e.slow); diff != "" {
+		t.Errorf("rules left to CUE (-want +got):\n%s", diff)
 	}
 	input := []byte(`apiVersion: v1
 kind: ConfigMap
@@ -182,12 +180,44 @@ metadata: {name: 7}
 	got := checkAgainstReference(t, fast, plain, input)
 	var found []string
 	for _, f := range Findings(got) {
-		if f.Rule == "owned" || f.Rule == "short-name" {
+		if f.Rule == "owned" || f.Rule == "short-name" || f.Rule == "count-dashes" {
 			found = append(found, f.Object.Name+" "+f.Rule) // a name that is no string is no name
 		}
 	}
 	slices.Sort(found)
-	if want := []string{" owned", "a-name-well-over-twenty-bytes owned", "a-name-well-over-twenty-bytes short-name"}; !cmp.Equal(found, want) {
+	if want := []string{" owned", "a-name-well-over-twenty-bytes count-dashes", "a-name-well-over-twenty-bytes owned", "a-name-well-over-twenty-bytes short-name"}; !cmp.Equal(found, want) {
 		t.Errorf("findings %q, want %q", found, want)
+	}
+	if _, err := fast.Check("d.yaml", deployments(100)); err != nil {
+		t.Fatal(err)
+	}
+	if n := e.fallbacks.Load(); n != 0 {
+		t.Errorf("%d evaluations of fast rules went to CUE", n)
+	}
+	var explained []string
+	for _, x := range fast.Explain() {
+		if !x.Fast {
+			explained = append(explained, x.Rule+": "+x.String())
+		}
+	}
+	if want := []string{"count-dashes: by CUE, slowly: the rule calls strings.Count", "owned: by CUE, slowly: the rule is declared in parts or from a definition, not as one struct of fields"}; !cmp.Equal(explained, want) {
+		t.Errorf("Explain: %q, want %q", explained, want)
+	}
+}
+
+// The README and the pack's documentation name every builtin of the
+// subset's table, and promise no other.
+func TestFastConstructsDocumented(t *testing.T) {
+	_, calls := FastConstructs()
+	for _, doc := range []string{"../../README.md", "../../schemas/policy/policy.cue"} {
+		b, err := os.ReadFile(doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range calls {
+			if !strings.Contains(string(b), c) {
+				t.Errorf("%s does not say that %s is fast", doc, c)
+			}
+		}
 	}
 }
