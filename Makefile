@@ -11,7 +11,7 @@ KUBE_SCORE_VERSION := v1.20.0
 export PATH := $(TOOLS_BIN):$(PATH)
 export JOBWQ_CACHE := $(CACHE)
 
-.PHONY: all test unit lint drift tools kube-score kube-tools conformance e2e bench fuzz generate example clean
+.PHONY: all test unit lint drift tools kube-score kube-tools kueue conformance e2e bench bench-e2e fuzz generate example clean
 
 all: test
 
@@ -33,7 +33,7 @@ drift:
 	$(GO) run ./cmd/jobwq build examples/fruits -o . --check
 	$(GO) run ./cmd/jobwq schema | diff -u schemas/workqueue.schema.json -
 
-tools: kube-score kube-tools
+tools: kube-score kube-tools kueue
 
 kube-score: $(TOOLS_BIN)/kube-score
 $(TOOLS_BIN)/kube-score:
@@ -46,6 +46,12 @@ $(TOOLS_BIN)/kube-score:
 kube-tools:
 	JOBWQ_CACHE=$(CACHE) GO=$(GO) bash tools/kube/install.sh
 
+## kueue: the Kueue controller manager (sigs.k8s.io/kueue/cmd/kueue) and its
+## CRDs and webhook manifests, from the module proxy, into
+## $(CACHE)/kueue-<version>/ (seconds once built), for internal/e2e.
+kueue:
+	JOBWQ_CACHE=$(CACHE) GO=$(GO) bash tools/kueue/install.sh
+
 ## conformance: a real kube-apiserver judges everything jobwq renders.
 conformance: kube-tools
 	JOBWQ_CACHE=$(CACHE) $(GO) test -race -count=1 -timeout 20m ./internal/kubetest/... ./internal/conformance/...
@@ -55,8 +61,17 @@ conformance: kube-tools
 ## in 198.18.0.0/16) started and torn down by internal/e2e. Needs root and
 ## Debian's containerd, runc, containernetworking-plugins, iptables,
 ## nftables, mmdebstrap and busybox-static (.ci/run installs them).
-e2e: kube-tools
+e2e: kube-tools kueue
 	JOBWQ_CACHE=$(CACHE) $(GO) test -race -count=1 -timeout 30m -v ./internal/e2e
+
+## bench-e2e: jobwq at scale on real pods (as root; not part of make test):
+## 100,000 items at 1,000 per pod with the queue and indexed variants, the
+## growth from 1,000 to 100,000, and the article's amqp-consume -c 1 pattern
+## beside jobwq at one item per pod, one line per run. Needs Debian's
+## amqp-tools besides what make e2e needs.
+bench-e2e: kube-tools kueue
+	$(GO) vet -tags bench_e2e ./internal/e2e
+	JOBWQ_CACHE=$(CACHE) $(GO) test -tags bench_e2e -count=1 -timeout 90m -run '^TestBenchE2E$$' ./internal/e2e
 
 ## generate: refresh everything derived from the code and the CUE.
 generate:

@@ -23,9 +23,10 @@ const (
 	// Done: the command succeeded and the item is acknowledged, or the run
 	// turned out complete with nothing left to take.
 	Done Outcome = exitcode.OK
-	// Failed: the command failed or ran out of time (or the worker was
-	// told to stop); the item went back to the queue, or to Q.dead after
-	// its last allowed delivery.
+	// Failed: the command failed or ran out of time, and the item went
+	// back to the queue, or to Q.dead after its last allowed delivery; or
+	// the worker was told to stop, and the item went back as a new
+	// message, that delivery not counted.
 	Failed Outcome = exitcode.Failed
 	// Usage: the worker cannot work as configured (the command cannot be
 	// started, the queue's settings conflict); no item was taken.
@@ -81,7 +82,8 @@ func workErr(o Outcome, format string, args ...any) error {
 // recorded in the ledger and acknowledged only after the command exits 0;
 // in every other case it is returned (or, after its last allowed delivery,
 // dead-lettered) and the worker ends. Cancelling ctx, as SIGTERM does,
-// stops the command with SIGTERM and returns the item.
+// stops the command with SIGTERM and puts the item back as a new message
+// (see putBack): a stop is not the item's failure.
 //
 // A worker that finds nothing to take reads the ledger: when every item
 // of the seeded set is done, the run is complete and it ends Done without
@@ -164,8 +166,7 @@ func Work(ctx context.Context, conn *amqp.Connection, opts WorkOptions) error {
 		}
 		return recordDone(ctx, lch, opts.Queue, id)
 	}
-	const tag = "jobwq-work"
-	deliveries, err := ch.Consume(opts.Queue, tag, false, false, false, false, nil)
+	deliveries, err := ch.Consume(opts.Queue, consumerTag, false, false, false, false, nil)
 	if err != nil {
 		return workErr(BrokerError, "consume from %s: %w", opts.Queue, err)
 	}
@@ -184,11 +185,11 @@ func Work(ctx context.Context, conn *amqp.Connection, opts WorkOptions) error {
 			// the cancel makes that true for the rest of the run too. Not
 			// waiting for cancel-ok saves a round trip; a failed cancel
 			// fails the ack below.
-			if err := ch.Cancel(tag, true); err != nil {
+			if err := ch.Cancel(consumerTag, true); err != nil {
 				return workErr(BrokerError, "cancel consumer: %w", err)
 			}
 		}
-		if err := process(ctx, conn, record, closed, d, last, opts); err != nil {
+		if err := process(ctx, conn, ch, record, closed, d, last, opts); err != nil {
 			return err
 		}
 		if last {
@@ -200,11 +201,12 @@ func Work(ctx context.Context, conn *amqp.Connection, opts WorkOptions) error {
 }
 
 // process runs the command on one delivered item and settles it: recorded
-// in the ledger and acknowledged after success, rejected after
-// failure. The last item of a pod, and a failed one, closes the connection:
-// the broker answers a connection's close only after every channel on it
-// has ended, so after it processed the acknowledgement or rejection.
-func process(ctx context.Context, conn *amqp.Connection, record func(context.Context, string) error, closed <-chan *amqp.Error, d *amqp.Delivery, last bool, opts WorkOptions) error {
+// in the ledger and acknowledged after success, put back afresh after a
+// stop, rejected after failure. The last item of a pod, and a failed or
+// stopped one, closes the connection: the broker answers a connection's
+// close only after every channel on it has ended, so after it processed
+// the acknowledgement or rejection.
+func process(ctx context.Context, conn *amqp.Connection, ch *amqp.Channel, record func(context.Context, string) error, closed <-chan *amqp.Error, d *amqp.Delivery, last bool, opts WorkOptions) error {
 	attempt := deliveryCount(*d) + 1
 	item := itemcmd.Describe(d.Body)
 	opts.Logf("took item %s from %s (delivery %d)", item, opts.Queue, attempt)
@@ -234,6 +236,21 @@ func process(ctx context.Context, conn *amqp.Connection, record func(context.Con
 		}
 		opts.Logf("item %s done and acknowledged", item)
 		return nil
+	case ctx.Err() != nil:
+		// Stopped (preemption, eviction, a drain): the item did nothing
+		// wrong, and a return would count as one of its deliveries on a
+		// quorum queue (every requeue counts on RabbitMQ 3.10 to 4.2), so
+		// a healthy item stopped deliveryLimit times would be
+		// dead-lettered. It goes back as a new message instead.
+		settle, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if err := putBack(settle, ch, last, d, opts.Queue); err != nil {
+			return workErr(Failed, "%v; item %s could not be put back afresh (%v): the broker returns it to %s with this delivery counted", runErr, item, err, opts.Queue)
+		}
+		if err := closeConnWithin(conn, 10*time.Second); err != nil {
+			return workErr(Failed, "%v; put item %s back: %v", runErr, item, err)
+		}
+		return workErr(Failed, "%v; item %s went back to %s as a new message, this delivery not counted against it", runErr, item, opts.Queue)
 	default:
 		// Rejected, not nacked: every RabbitMQ version counts a reject
 		// towards a quorum queue's delivery limit (4.3 stopped counting
@@ -251,6 +268,40 @@ func process(ctx context.Context, conn *amqp.Connection, record func(context.Con
 		}
 		return workErr(Failed, "%v; item %s %s", runErr, item, where)
 	}
+}
+
+// putBack returns a stopped worker's item to the tail of the queue as a new
+// message (same body and index, no deliveries counted) and acknowledges the
+// delivery, in one AMQP transaction: the broker applies both or, if the
+// connection ends before the commit, neither (and then returns the
+// delivery itself). So the item is in the queue exactly once either way;
+// the ledger, keyed by the index, is unaffected. The consumer is cancelled
+// first, so that nothing more is delivered to a worker that is stopping.
+func putBack(ctx context.Context, ch *amqp.Channel, cancelled bool, d *amqp.Delivery, queue string) error {
+	if !cancelled {
+		if err := ch.Cancel(consumerTag, true); err != nil {
+			return fmt.Errorf("cancel consumer: %w", err)
+		}
+	}
+	if err := ch.Tx(); err != nil {
+		return fmt.Errorf("start a transaction: %w", err)
+	}
+	err := ch.PublishWithContext(ctx, "", queue, false, false, amqp.Publishing{
+		DeliveryMode: amqp.Persistent,
+		ContentType:  d.ContentType,
+		MessageId:    d.MessageId,
+		Body:         d.Body,
+	})
+	if err != nil {
+		return fmt.Errorf("publish: %w", err)
+	}
+	if err := d.Ack(false); err != nil {
+		return fmt.Errorf("acknowledge: %w", err)
+	}
+	if err := ch.TxCommit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
 }
 
 // waitForItem returns the first delivery, or nil when the run turns out
@@ -333,6 +384,9 @@ func closeConnWithin(conn *amqp.Connection, d time.Duration) error {
 	}
 	return nil
 }
+
+// consumerTag names a worker's one consumer.
+const consumerTag = "jobwq-work"
 
 type openResult struct {
 	ch  *amqp.Channel

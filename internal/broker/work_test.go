@@ -254,6 +254,62 @@ func TestWorkSIGTERM(t *testing.T) {
 	eventually(t, 10*time.Second, "the item back in the queue", func() bool { r, _ := brokertest.Depth(t, conn, q.Name); return r == 1 })
 }
 
+// A stopped worker (SIGTERM: Kueue's preemption, an eviction, a node drain)
+// puts its item back without counting the delivery: stopped more times
+// than the delivery limit allows, a healthy item is still not dead, and the
+// next worker gets it as its first delivery and finishes the run. Half the
+// stops come while the consumer is still open (--items-per-pod 2), where
+// the worker must cancel it before putting the item back.
+func TestWorkStoppedItemNotCounted(t *testing.T) {
+	brokertest.Shared(t)
+	conn := brokertest.Dial(t)
+	q := Queue{Name: brokertest.Queue(t), Type: "quorum", DeliveryLimit: 2}
+	seedItems(t, conn, q, []string{"healthy"})
+	const stops = 4 // more than DeliveryLimit+1 deliveries
+	for i := range stops {
+		dir := t.TempDir()
+		args := []string{"work", "--queue", q.Name, "--delivery-limit", "2", "--wait", "20s"}
+		if i%2 == 1 {
+			args = append(args, "--items-per-pod", "2")
+		}
+		p := start(t, "", append(args, "--", "sh", "-c", "cat >/dev/null; touch "+dir+"/started; sleep 60")...)
+		eventually(t, 20*time.Second, "the command to start", func() bool { _, err := os.Stat(filepath.Join(dir, "started")); return err == nil })
+		if !strings.Contains(p.output(), "(delivery 1)") {
+			t.Errorf("stop %d: the item's delivery was counted before:\n%s", i+1, p.output())
+		}
+		if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		if code := p.wait(t, 30*time.Second); code != int(Failed) {
+			t.Fatalf("stop %d: exit %d, want 1:\n%s", i+1, code, p.output())
+		}
+		if !strings.Contains(p.output(), "as a new message, this delivery not counted") {
+			t.Errorf("stop %d: the worker does not say where the item went:\n%s", i+1, p.output())
+		}
+		st, err := Status(context.Background(), conn, q.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Ready != 1 || st.Dead != 0 {
+			t.Fatalf("after stop %d: %+v, want the item ready once and nothing dead", i+1, st)
+		}
+	}
+	p := start(t, "", "work", "--queue", q.Name, "--delivery-limit", "2", "--wait", "20s", "--", "cat")
+	if code := p.wait(t, 30*time.Second); code != 0 {
+		t.Fatalf("worker after the stops: exit %d:\n%s", code, p.output())
+	}
+	if !strings.Contains(p.output(), "(delivery 1)") {
+		t.Errorf("the item came back with its stops counted:\n%s", p.output())
+	}
+	st, err := Status(context.Background(), conn, q.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !st.Complete() || st.Ready != 0 || st.Dead != 0 {
+		t.Errorf("after the run: %+v, want the one item done, none ready or dead", st)
+	}
+}
+
 // The connection to the broker dies while the command runs: the worker
 // exits 4, never 0, and the item is delivered again.
 func TestWorkConnectionLost(t *testing.T) {

@@ -32,6 +32,11 @@ type Spec struct {
 	BackoffLimit int               // spec.worker.backoffLimit when > 0
 	ItemsPerPod  int               // spec.worker.itemsPerPod when > 0
 	PerIndex     int               // spec.worker.backoffLimitPerIndex when > 0
+	// Kueue's tests: spec.kueue.localQueue, spec.worker.resources (a YAML
+	// flow mapping), spec.queue.deliveryLimit when > 0.
+	LocalQueue    string
+	Resources     string
+	DeliveryLimit int
 }
 
 var fruits = []string{"apple", "banana", "cherry", "date", "fig", "grape", "lemon", "melon"}
@@ -41,6 +46,9 @@ func (s Spec) yaml(images Images) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "apiVersion: jobwq.dev/v1alpha1\nkind: WorkQueue\nmetadata:\n  name: %s\nspec:\n  itemsFile: items.txt\n", s.Name)
 	fmt.Fprintf(&b, "  queue:\n    name: %s\n", s.Queue)
+	if s.DeliveryLimit > 0 {
+		fmt.Fprintf(&b, "    deliveryLimit: %d\n", s.DeliveryLimit)
+	}
 	cmd := s.Command
 	if len(cmd) == 0 {
 		cmd = []string{"sh", "/worker.sh"}
@@ -59,6 +67,9 @@ func (s Spec) yaml(images Images) string {
 	if s.PerIndex > 0 {
 		fmt.Fprintf(&b, "    backoffLimitPerIndex: %d\n", s.PerIndex)
 	}
+	if s.Resources != "" {
+		fmt.Fprintf(&b, "    resources: %s\n", s.Resources)
+	}
 	if len(s.Env) > 0 {
 		b.WriteString("    env:\n")
 		for _, k := range sortedKeys(s.Env) {
@@ -67,6 +78,9 @@ func (s Spec) yaml(images Images) string {
 		}
 	}
 	fmt.Fprintf(&b, "  broker:\n    image: %s\n  runner:\n    image: %s\n", images.Broker, images.Runner)
+	if s.LocalQueue != "" {
+		fmt.Fprintf(&b, "  kueue:\n    localQueue: %s\n", s.LocalQueue)
+	}
 	return b.String()
 }
 

@@ -22,6 +22,7 @@ import (
 	"cuelang.org/go/cue/load"
 	cueyaml "cuelang.org/go/encoding/yaml"
 	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"sigs.k8s.io/yaml"
 
@@ -502,26 +503,47 @@ func (r *Rendered) IndexedJob() (*batchv1.Job, error) {
 // Jobs returns the seeding and worker Jobs as rendered (before kustomize
 // adds the item ConfigMaps' hashes to their names).
 func (r *Rendered) Jobs() (seed, work *batchv1.Job, err error) {
-	seed, work = &batchv1.Job{}, &batchv1.Job{}
+	var docs [][]byte
 	if b, ok := r.Files[externalJobsFile]; ok {
-		// A spec with an external broker has one file of both Jobs.
-		docs := bytes.SplitN(b, []byte("\n---\n"), 2)
-		if len(docs) != 2 {
-			return nil, nil, fmt.Errorf("read rendered %s: want the seeding and the worker Job", externalJobsFile)
-		}
-		for i, job := range []*batchv1.Job{seed, work} {
-			if err := yaml.UnmarshalStrict(docs[i], job); err != nil {
-				return nil, nil, fmt.Errorf("read rendered %s: %w", externalJobsFile, err)
-			}
-		}
-		return seed, work, nil
-	}
-	for file, job := range map[string]*batchv1.Job{seedJobFile: seed, workJobFile: work} {
-		if err := yaml.UnmarshalStrict(r.Files[file], job); err != nil {
-			return nil, nil, fmt.Errorf("read rendered %s: %w", file, err)
+		// A spec with an external broker has one file of its Jobs.
+		docs = bytes.Split(b, []byte("\n---\n"))
+	} else {
+		docs = [][]byte{r.Files[seedJobFile], r.Files[workJobFile]}
+		if docs[0] == nil {
+			docs = docs[1:]
 		}
 	}
-	return seed, work, nil
+	jobs := make([]*batchv1.Job, len(docs))
+	for i, doc := range docs {
+		jobs[i] = &batchv1.Job{}
+		if err := yaml.UnmarshalStrict(doc, jobs[i]); err != nil {
+			return nil, nil, fmt.Errorf("read rendered Jobs: %w", err)
+		}
+	}
+	switch len(jobs) {
+	case 2:
+		return jobs[0], jobs[1], nil
+	case 1:
+		seed, err := seedStep(jobs[0])
+		return seed, jobs[0], err
+	}
+	return nil, nil, fmt.Errorf("read rendered Jobs: want the seeding and the worker Job, found %d documents", len(jobs))
+}
+
+// seedStep is the seeding Job a run under Kueue does not have: its worker
+// pods seed first, in the init container named seed. A local run runs
+// that container once, as the first pod would, before the workers.
+func seedStep(work *batchv1.Job) (*batchv1.Job, error) {
+	pod := work.Spec.Template.Spec
+	for _, c := range pod.InitContainers {
+		if c.Name == "seed" {
+			seed := work.DeepCopy()
+			seed.Spec.Template.Spec.InitContainers = nil
+			seed.Spec.Template.Spec.Containers = []corev1.Container{c}
+			return seed, nil
+		}
+	}
+	return nil, fmt.Errorf("rendered worker Job %s has neither a seeding Job beside it nor a seed init container", work.Name)
 }
 
 // QueueAnnotation is the worker Job's annotation that names its queue.

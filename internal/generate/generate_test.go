@@ -285,3 +285,60 @@ func TestExternalJobs(t *testing.T) {
 		}
 	}
 }
+
+// TestKueueSeedsInWorkers: under Kueue a run is one workload. No variant
+// has a seeding Job (a second workload could be starved of quota by the
+// workers waiting for it); the worker pods seed first, in an init
+// container with the seeding Job's own arguments, and Jobs gives that
+// step to a local run as the seeding Job it replaces.
+func TestKueueSeedsInWorkers(t *testing.T) {
+	w, set := loadSpec(t, "testdata/pods/workqueue.yaml")
+	if w.Spec.Kueue == nil {
+		t.Fatal("testdata/pods has no spec.kueue: the test proves nothing")
+	}
+	files, err := Tree(w, set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for p, b := range files {
+		if strings.Contains(string(b), "component: seeder") {
+			t.Errorf("%s has a seeder object under Kueue", p)
+		}
+	}
+	r := &Rendered{Spec: w, Items: set, Files: files}
+	seed, work, err := r.Jobs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	init := work.Spec.Template.Spec.InitContainers
+	if len(init) != 2 || init[1].Name != "seed" {
+		t.Fatalf("worker init containers: %v, want install-jobwq then seed", init)
+	}
+	if got := seed.Spec.Template.Spec.Containers; len(got) != 1 || !cmp.Equal(got[0], init[1]) {
+		t.Errorf("Jobs() seeding step differs from the worker's seed init container:\n%s", cmp.Diff(init[1], got[0]))
+	}
+	if work.Annotations["kueue.x-k8s.io/job-min-parallelism"] != "1" {
+		t.Errorf("worker Job annotations %v: want partial admission down to one pod", work.Annotations)
+	}
+
+	// The same spec without Kueue keeps its seeding Job, with the same
+	// container.
+	w.Spec.Kueue = nil
+	plain, err := Tree(w, set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pseed, pwork, err := (&Rendered{Spec: w, Items: set, Files: plain}).Jobs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pwork.Spec.Template.Spec.InitContainers) != 1 || pseed.Spec.Template.Spec.Containers[0].Name != "seed" {
+		t.Errorf("without Kueue: seeding Job %s, worker init containers %d", pseed.Name, len(pwork.Spec.Template.Spec.InitContainers))
+	}
+	if diff := cmp.Diff(pseed.Spec.Template.Spec.Containers[0].Args, init[1].Args); diff != "" {
+		t.Errorf("the seed step's arguments differ with Kueue (-without +with):\n%s", diff)
+	}
+	if _, ok := pwork.Annotations["kueue.x-k8s.io/job-min-parallelism"]; ok {
+		t.Errorf("a Job without Kueue carries Kueue's partial admission annotation")
+	}
+}

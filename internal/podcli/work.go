@@ -32,7 +32,9 @@ If COMMAND fails or runs past --timeout, the item goes back to the queue; a
 quorum queue dead-letters it into QUEUE.dead after its last allowed
 delivery, so a poison item cannot loop forever. SIGTERM is passed on to
 COMMAND (SIGKILL follows after --grace) and nothing is acknowledged after
-it. A lost connection is an error, never a success: the broker hands the
+it: the item goes back to the queue as a new message, so a stop
+(preemption, eviction, a node drain) does not count as one of its
+deliveries. A lost connection is an error, never a success: the broker hands the
 item to another worker.
 
 A worker that finds nothing to take reads the ledger: when every item is
@@ -47,7 +49,8 @@ come back, up to --wait.
 Exit status (the worker Job's podFailurePolicy relies on these):
   0  the item was processed and acknowledged, or the run is complete
   1  COMMAND failed, timed out or was stopped; the item went back to the
-     queue (or to QUEUE.dead after its last allowed delivery)
+     queue (or to QUEUE.dead after its last allowed delivery; a stopped
+     one as a new message, uncounted)
   2  usage or configuration error: COMMAND cannot be started, bad flags;
      no item was taken
   3  no item to take and the run cannot complete: items were
