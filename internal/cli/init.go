@@ -55,7 +55,21 @@ spec:
 
 const initItems = "apple\nbanana\ncherry\n"
 
-var reInitName = regexp.MustCompile(`^[a-z]([-a-z0-9]{0,38}[a-z0-9])?$`)
+// reNotName is what a directory's name may hold that a spec's name may
+// not; initName turns it into '-' and leaves the rule itself to the
+// schema.
+var reNotName = regexp.MustCompile(`[^a-z0-9]+`)
+
+// initName is the spec's name for a directory: its base name made as
+// close to a valid metadata.name as it goes, or my-batch where that is not
+// valid by the schema's rule.
+func initName(dir string) string {
+	name := strings.Trim(reNotName.ReplaceAllString(strings.ToLower(filepath.Base(dir)), "-"), "-")
+	if workqueue.CheckName(name) != nil {
+		return "my-batch"
+	}
+	return name
+}
 
 func newInitCmd() *cobra.Command {
 	return &cobra.Command{
@@ -72,10 +86,7 @@ func newInitCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			name := strings.ToLower(filepath.Base(abs))
-			if !reInitName.MatchString(name) {
-				name = "my-batch"
-			}
+			name := initName(abs)
 			schema, err := workqueue.JSONSchema()
 			if err != nil {
 				return err

@@ -8,8 +8,6 @@ import (
 	"cuelang.org/go/cue"
 	"cuelang.org/go/cue/cuecontext"
 	"cuelang.org/go/encoding/jsonschema"
-
-	"github.com/jobwq/jobwq/schemas"
 )
 
 // JSONSchema exports #WorkQueue as JSON Schema (draft 2020-12) for editors.
@@ -75,13 +73,9 @@ func export(ctx *cue.Context, v cue.Value, what string) (map[string]any, error) 
 // resourceNameSchema is CUE's export of #ResourceName, which the export of
 // #WorkQueue leaves out: it only ever constrains labels.
 func resourceNameSchema(ctx *cue.Context) (map[string]any, error) {
-	src, err := schemas.FS.ReadFile("workqueue.cue")
+	v, err := definition(ctx, "#ResourceName")
 	if err != nil {
-		return nil, fmt.Errorf("read embedded schema: %w", err)
-	}
-	v := ctx.CompileBytes(src, cue.Filename("schemas/workqueue.cue")).LookupPath(cue.ParsePath("#ResourceName"))
-	if err := v.Err(); err != nil {
-		return nil, fmt.Errorf("compile #ResourceName: %w", err)
+		return nil, err
 	}
 	return export(ctx, v, "#ResourceName")
 }

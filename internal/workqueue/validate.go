@@ -18,7 +18,11 @@ import (
 )
 
 // Schema returns the #WorkQueue definition compiled in ctx.
-func Schema(ctx *cue.Context) (cue.Value, error) {
+func Schema(ctx *cue.Context) (cue.Value, error) { return definition(ctx, "#WorkQueue") }
+
+// definition returns one definition of the embedded schema, compiled in
+// ctx.
+func definition(ctx *cue.Context, name string) (cue.Value, error) {
 	src, err := schemas.FS.ReadFile("workqueue.cue")
 	if err != nil {
 		return cue.Value{}, fmt.Errorf("read embedded schema: %w", err)
@@ -27,7 +31,26 @@ func Schema(ctx *cue.Context) (cue.Value, error) {
 	if err := v.Err(); err != nil {
 		return cue.Value{}, fmt.Errorf("compile embedded schema: %w", err)
 	}
-	return v.LookupPath(cue.ParsePath("#WorkQueue")), nil
+	d := v.LookupPath(cue.ParsePath(name))
+	if err := d.Err(); err != nil {
+		return cue.Value{}, fmt.Errorf("embedded schema: %s: %w", name, err)
+	}
+	return d, nil
+}
+
+// CheckName says whether name may be a spec's metadata.name, by the
+// schema's own rule (#Name), and if not, what the rule wants.
+func CheckName(name string) error {
+	ctx := cuecontext.New()
+	rule, err := definition(ctx, "#Name")
+	if err != nil {
+		return err
+	}
+	if err := rule.Unify(ctx.Encode(name)).Validate(cue.Concrete(true)); err != nil {
+		format, args := cueerrors.Errors(err)[0].Msg()
+		return fmt.Errorf("metadata.name %q: %s", name, fmt.Sprintf(format, args...))
+	}
+	return nil
 }
 
 // validate unifies the parsed spec with the schema and returns the concrete
