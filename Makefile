@@ -86,7 +86,7 @@ bench: tools
 	  $(GO) build -o $$tmp/jobwq ./cmd/jobwq && $$tmp/jobwq build $$tmp -o $$tmp/out 2>/dev/null && \
 	  /usr/bin/time -f "jobwq vet:        %es %MKB" $$tmp/jobwq vet $$tmp > /dev/null && \
 	  /usr/bin/time -f "jobwq render:     %es %MKB" $$tmp/jobwq render $$tmp > /dev/null && \
-	  /usr/bin/time -f "kubectl kustomize: %es %MKB" kubectl kustomize $$tmp/out/overlays/deployment > /dev/null && \
+	  /usr/bin/time -f "kubectl kustomize: %es %MKB" kubectl kustomize $$tmp/out/overlays/statefulset > /dev/null && \
 	  /usr/bin/time -f "jobwq build:      %es %MKB" $$tmp/jobwq build $$tmp -o $$tmp/out2; \
 	  rm -rf $$tmp
 

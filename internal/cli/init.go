@@ -122,11 +122,17 @@ func newInitCmd() *cobra.Command {
 					return err
 				}
 			}
-			w := cmd.OutOrStdout()
-			fmt.Fprintf(w, "wrote %s: workqueue.yaml, items.txt and workqueue.schema.json. Next:\n\n", dir)
-			fmt.Fprintf(w, "  jobwq vet %s\n", dir)
-			fmt.Fprintf(w, "  jobwq build %s -o out\n", dir)
-			fmt.Fprintf(w, "  kubectl apply -k out/overlays/deployment\n")
+			out := cmd.OutOrStdout()
+			fmt.Fprintf(out, "wrote %s: workqueue.yaml, items.txt and workqueue.schema.json. Next:\n\n", dir)
+			fmt.Fprintf(out, "  jobwq vet %s\n", dir)
+			fmt.Fprintf(out, "  jobwq build %s -o out\n", dir)
+			// What was written is read back as any spec would be: the
+			// next steps name its Secret, and a spec init writes must vet.
+			w, err := workqueue.Load(filepath.Join(dir, "workqueue.yaml"))
+			if err != nil {
+				return fmt.Errorf("the spec jobwq init wrote does not load (a bug): %w", err)
+			}
+			printNextSteps(out, w, "out")
 			return nil
 		},
 	}

@@ -11,15 +11,21 @@ import (
 	"github.com/jobwq/jobwq/internal/kustree"
 )
 
-const renderDoc = `Print the final YAML for one broker variant of a WorkQueue spec.
+const renderDoc = `Print the final YAML for one variant of a WorkQueue spec.
 
 The kustomize tree that build would write is built in memory with
 sigs.k8s.io/kustomize/api; the output is byte-for-byte what
 'kubectl kustomize DIR/overlays/VARIANT' prints for that tree.
 
+The default variant is statefulset, whose broker keeps the queue on a
+volume (external for a spec with spec.broker.external); see jobwq build
+--help for them all. The broker's credentials come from a Secret that
+jobwq never writes: create it before applying (jobwq build prints how), or
+render indexed, which needs no broker.
+
 Examples:
-  jobwq render examples/fruits
-  jobwq render examples/fruits --variant statefulset | kubectl apply -f -`
+  jobwq render examples/fruits | kubectl apply -f -
+  jobwq render examples/fruits --variant indexed | kubectl apply -f -`
 
 func newRenderCmd() *cobra.Command {
 	var variant string
@@ -37,8 +43,8 @@ func newRenderCmd() *cobra.Command {
 				return specError(cmd.ErrOrStderr(), err)
 			}
 			of := generate.VariantsOf(r.Spec)
-			if !cmd.Flags().Changed("variant") && !slices.Contains(of, variant) {
-				variant = of[0] // a spec with an external broker
+			if !cmd.Flags().Changed("variant") {
+				variant = safeVariant(r.Spec)
 			}
 			if !slices.Contains(of, variant) {
 				return fmt.Errorf("%s has no variant %q: its build has %s", args[0], variant, strings.Join(of, ", "))
@@ -51,7 +57,7 @@ func newRenderCmd() *cobra.Command {
 			return err
 		},
 	}
-	cmd.Flags().StringVar(&variant, "variant", "deployment", "broker variant: "+strings.Join(generate.Variants, ", ")+" (a spec with an external broker: external by default)")
+	cmd.Flags().StringVar(&variant, "variant", "statefulset", "variant: "+strings.Join(generate.Variants, ", ")+" (a spec with an external broker: external by default)")
 	_ = cmd.RegisterFlagCompletionFunc("variant", cobra.FixedCompletions(generate.Variants, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
 }
