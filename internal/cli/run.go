@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -119,6 +120,15 @@ func newRunCmd() *cobra.Command {
 			if err := localrun.Seed(cmd.Context(), seedJob, opts); err != nil {
 				return runFailure(err, " (--reset starts over)")
 			}
+			// A finished run re-run: one look at the ledger, rather than
+			// parallelism workers each reading it to find the same.
+			queue := workJob.Annotations[generate.QueueAnnotation]
+			if st, err := queueStatus(cmd.Context(), cfg, queue); err != nil {
+				return err
+			} else if st.Complete() {
+				logf("the run is complete already: all %d items of %s are done; no worker started (--reset starts over)", st.Total, queue)
+				return nil
+			}
 			sum, err := localrun.Work(cmd.Context(), workJob, opts)
 			logf("%d of %d items succeeded, %d failed attempts, in %v", sum.Succeeded, r.Items.Count, sum.Failed, time.Since(start).Round(time.Millisecond))
 			return runFailure(err, "")
@@ -187,6 +197,20 @@ func runFailure(err error, hint string) error {
 		return exitWithErr(f.Code, fmt.Errorf("%w%s", err, hint))
 	}
 	return err
+}
+
+// queueStatus is a queue's status, as jobwq status shows it.
+func queueStatus(ctx context.Context, cfg broker.Config, queue string) (broker.QueueStatus, error) {
+	conn, err := cfg.Dial()
+	if err != nil {
+		return broker.QueueStatus{}, exitWithErr(exitcode.Broker, err)
+	}
+	defer broker.CloseConn(conn)
+	st, err := broker.Status(ctx, conn, queue)
+	if err != nil {
+		return st, exitWithErr(exitcode.Broker, err)
+	}
+	return st, nil
 }
 
 // resetQueue deletes a queue and its companions.
