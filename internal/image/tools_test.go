@@ -244,7 +244,9 @@ func TestLayoutReadByOtherTools(t *testing.T) {
 	if inspected.Architecture != runtime.GOARCH {
 		t.Errorf("skopeo inspect of the multi-arch layout chose %s, want %s", inspected.Architecture, runtime.GOARCH)
 	}
-	var index struct{ Manifests []struct{ Annotations map[string]string } }
+	var index struct {
+		Manifests []struct{ Annotations map[string]string }
+	}
 	b, err := os.ReadFile(filepath.Join(dir, "multi", "index.json"))
 	if err != nil {
 		t.Fatal(err)
@@ -397,4 +399,3 @@ func unpackAndRun(t *testing.T, umoci, dir, ref, bundle, wantVersion string) {
 		t.Errorf("umoci unpack %s: version of the unpacked binary (-want +got):\n%s", ref, diff)
 	}
 }
-
