@@ -25,7 +25,7 @@ var allowedImports = map[string][]string{
 	"internal/position":        nil,
 	"internal/position/cuepos": {"internal/position"},
 	"internal/items":           {"internal/position"},
-	"internal/workqueue":       {"internal/items", "internal/position", "internal/position/cuepos", "schemas"},
+	"internal/workqueue":       {"internal/items", "internal/position", "internal/position/cuepos", "internal/version", "schemas"},
 	"internal/generate":        {"cue", "internal/exitcode", "internal/items", "internal/workqueue"},
 	"internal/kustree":         {"internal/position"},
 	"internal/manifests":       {"internal/kustree", "internal/position"},

@@ -399,3 +399,25 @@ func unpackAndRun(t *testing.T, umoci, dir, ref, bundle, wantVersion string) {
 		t.Errorf("umoci unpack %s: version of the unpacked binary (-want +got):\n%s", ref, diff)
 	}
 }
+
+// TestReleaseWritesItsRunnerImage: a release build's Jobs run the runner
+// image of that release (a development build's, the fixed one the
+// committed build holds: TestCommittedBuildIsCurrent).
+func TestReleaseWritesItsRunnerImage(t *testing.T) {
+	jobwq := jobwqBinary(t)
+	dir := t.TempDir()
+	spec := "apiVersion: jobwq.dev/v1alpha1\nkind: WorkQueue\nmetadata: {name: rel}\nspec:\n  items: [a]\n  worker: {image: \"w:1\", command: [cat]}\n"
+	if err := os.WriteFile(filepath.Join(dir, "workqueue.yaml"), []byte(spec), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	const want = "image: ghcr.io/jobwq/jobwq:v0.0.0-imagetest"
+	for _, variant := range []string{"statefulset", "indexed"} {
+		out := string(run(t, dir, jobwq, "render", ".", "--variant", variant))
+		if !strings.Contains(out, want) || strings.Contains(out, "ghcr.io/jobwq/jobwq:v0.1.0") {
+			t.Errorf("jobwq render --variant %s of a release build: want its own runner image (%s):\n%s", variant, want, out)
+		}
+	}
+	if schema := string(run(t, dir, jobwq, "schema")); !strings.Contains(schema, `"default": "ghcr.io/jobwq/jobwq:v0.0.0-imagetest"`) {
+		t.Error("jobwq schema of a release build does not give its own runner image as the default")
+	}
+}

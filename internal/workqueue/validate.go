@@ -14,6 +14,7 @@ import (
 
 	"github.com/jobwq/jobwq/internal/position"
 	"github.com/jobwq/jobwq/internal/position/cuepos"
+	"github.com/jobwq/jobwq/internal/version"
 	"github.com/jobwq/jobwq/schemas"
 )
 
@@ -31,6 +32,7 @@ func definition(ctx *cue.Context, name string) (cue.Value, error) {
 	if err := v.Err(); err != nil {
 		return cue.Value{}, fmt.Errorf("compile embedded schema: %w", err)
 	}
+	v = v.FillPath(cue.ParsePath("#RunnerImage"), version.Get().RunnerImage())
 	d := v.LookupPath(cue.ParsePath(name))
 	if err := d.Err(); err != nil {
 		return cue.Value{}, fmt.Errorf("embedded schema: %s: %w", name, err)
