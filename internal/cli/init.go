@@ -1,12 +1,14 @@
 package cli
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -99,11 +101,25 @@ func newInitCmd() *cobra.Command {
 				{"items.txt", []byte(initItems)},
 				{"workqueue.schema.json", schema},
 			}
-			for _, f := range files {
-				p := filepath.Join(dir, f.name)
-				if _, err := os.Lstat(p); !errors.Is(err, fs.ErrNotExist) {
-					return fmt.Errorf("%s exists: jobwq init never overwrites; choose another directory", p)
+			for i := 0; i < len(files); i++ {
+				p := filepath.Join(dir, files[i].name)
+				_, err := os.Lstat(p)
+				if errors.Is(err, fs.ErrNotExist) {
+					continue
 				}
+				if files[i].name == "workqueue.schema.json" {
+					// A schema copied in beforehand is kept if it is
+					// this jobwq's, and named if it is not: an editor
+					// would check the spec against other rules than vet.
+					if have, err := os.ReadFile(p); err == nil && bytes.Equal(have, files[i].data) {
+						files = slices.Delete(files, i, i+1)
+						i--
+						continue
+					}
+					return fmt.Errorf("%s exists and is not the schema of this jobwq (copied from another version?): "+
+						"an editor would check the spec against other rules than vet; refresh it with jobwq schema > %s, or choose another directory", p, p)
+				}
+				return fmt.Errorf("%s exists: jobwq init never overwrites; choose another directory", p)
 			}
 			if err := os.MkdirAll(dir, 0o755); err != nil {
 				return err
