@@ -27,11 +27,12 @@ lint:
 	@fmt=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$fmt" ]; then echo "gofmt needed:"; echo "$$fmt"; exit 1; fi
 	$(GO) vet ./...
 
-## drift: the committed build of the example and the exported JSON Schema
+## drift: the committed build of the example and the exported JSON Schemas
 ## match the code.
 drift:
 	$(GO) run ./cmd/jobwq build examples/fruits -o . --check
 	$(GO) run ./cmd/jobwq schema | diff -u schemas/workqueue.schema.json -
+	$(GO) run ./cmd/jobwq schema --without-items | diff -u schemas/workqueue-without-items.schema.json -
 
 tools: kube-score kube-tools
 
@@ -61,6 +62,7 @@ e2e: kube-tools
 ## generate: refresh everything derived from the code and the CUE.
 generate:
 	$(GO) run ./cmd/jobwq schema > schemas/workqueue.schema.json
+	$(GO) run ./cmd/jobwq schema --without-items > schemas/workqueue-without-items.schema.json
 	$(GO) run ./cmd/jobwq build examples/fruits -o .
 
 ## example: the README's first command.

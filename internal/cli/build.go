@@ -13,7 +13,6 @@ import (
 	"github.com/jobwq/jobwq/internal/kustree"
 	"github.com/jobwq/jobwq/internal/policy"
 	"github.com/jobwq/jobwq/internal/report"
-	"github.com/jobwq/jobwq/internal/workqueue"
 )
 
 const buildDoc = `Write the kustomize tree for a WorkQueue spec.
@@ -60,24 +59,16 @@ Examples:
   jobwq build spec.yaml --items generated/items.txt -o out`
 
 func newBuildCmd() *cobra.Command {
-	var out, itemsFile string
+	var out string
 	var check bool
+	var sf specFlags
 	cmd := &cobra.Command{
 		Use:   "build SPEC -o DIR",
 		Short: "Write the kustomize tree (base and overlays) for a spec",
 		Long:  buildDoc,
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var r *generate.Rendered
-			var err error
-			if itemsFile != "" {
-				var w *workqueue.WorkQueue
-				if w, err = workqueue.LoadWithItems(cmd.Context(), args[0], itemsFile); err == nil {
-					r, err = generate.Spec(w)
-				}
-			} else {
-				r, err = generate.File(args[0])
-			}
+			r, err := sf.render(cmd, args[0])
 			if err != nil {
 				return specError(cmd.ErrOrStderr(), err)
 			}
@@ -109,7 +100,7 @@ func newBuildCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVarP(&out, "output", "o", "", "directory to write the tree to (required)")
-	cmd.Flags().StringVar(&itemsFile, "items", "", "read the items from FILE (anywhere) instead of the spec's items or itemsFile")
+	sf.register(cmd)
 	cmd.Flags().BoolVar(&check, "check", false, "compare with DIR instead of writing; exit 1 with a diff on drift")
 	_ = cmd.MarkFlagRequired("output")
 	_ = cmd.MarkFlagDirname("output")

@@ -7,7 +7,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/jobwq/jobwq/internal/items"
-	"github.com/jobwq/jobwq/internal/workqueue"
 )
 
 const itemsDoc = `Print a spec's items, one per line, or those behind some of its pods.
@@ -28,6 +27,7 @@ Examples:
 
 func newItemsCmd() *cobra.Command {
 	var indexes string
+	var sf specFlags
 	cmd := &cobra.Command{
 		Use:   "items SPEC [--index LIST]",
 		Short: "Print a spec's items, or the items behind Indexed Job indexes",
@@ -38,7 +38,7 @@ func newItemsCmd() *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("--index: %w", err)
 			}
-			w, err := workqueue.Load(args[0])
+			w, err := sf.load(cmd, args[0])
 			if err != nil {
 				return specError(cmd.ErrOrStderr(), err)
 			}
@@ -69,5 +69,6 @@ func newItemsCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&indexes, "index", "", "completion indexes, as in status.failedIndexes: 1,3-5,7")
+	sf.register(cmd)
 	return cmd
 }

@@ -29,6 +29,7 @@ Examples:
 
 func newRenderCmd() *cobra.Command {
 	var variant string
+	var sf specFlags
 	cmd := &cobra.Command{
 		Use:   "render SPEC [--variant VARIANT]",
 		Short: "Print the final YAML for one broker variant",
@@ -38,7 +39,7 @@ func newRenderCmd() *cobra.Command {
 			if !slices.Contains(generate.Variants, variant) {
 				return fmt.Errorf("unknown variant %q: want one of %s", variant, strings.Join(generate.Variants, ", "))
 			}
-			r, err := generate.File(args[0])
+			r, err := sf.render(cmd, args[0])
 			if err != nil {
 				return specError(cmd.ErrOrStderr(), err)
 			}
@@ -58,6 +59,7 @@ func newRenderCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&variant, "variant", "statefulset", "variant: "+strings.Join(generate.Variants, ", ")+" (a spec with an external broker: external by default)")
+	sf.register(cmd)
 	_ = cmd.RegisterFlagCompletionFunc("variant", cobra.FixedCompletions(generate.Variants, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
 }

@@ -15,7 +15,6 @@ import (
 	"github.com/jobwq/jobwq/internal/itemcmd"
 	"github.com/jobwq/jobwq/internal/localrun"
 	"github.com/jobwq/jobwq/internal/podcli"
-	"github.com/jobwq/jobwq/internal/workqueue"
 )
 
 const runDoc = `Run a whole WorkQueue on this machine against a local broker.
@@ -54,6 +53,7 @@ func newRunCmd() *cobra.Command {
 		reset   bool
 		queue   string
 		variant string
+		sf      specFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "run --local SPEC",
@@ -67,7 +67,7 @@ func newRunCmd() *cobra.Command {
 			if variant != "queue" && variant != "indexed" {
 				return fmt.Errorf("--variant %q: want queue or indexed", variant)
 			}
-			w, err := workqueue.Load(args[0])
+			w, err := sf.load(cmd, args[0])
 			if err != nil {
 				return specError(cmd.ErrOrStderr(), err)
 			}
@@ -135,6 +135,7 @@ func newRunCmd() *cobra.Command {
 		},
 	}
 	bf.Register(cmd)
+	sf.register(cmd)
 	cmd.Flags().BoolVar(&local, "local", false, "run on this machine (required)")
 	cmd.Flags().BoolVar(&reset, "reset", false, "delete the run's queue and its companions first")
 	cmd.Flags().StringVar(&queue, "queue", "", "queue to run in, instead of the spec's")

@@ -42,7 +42,7 @@ func newRetryCmd(ro Options) *cobra.Command {
 		Long:  retryDoc,
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			q, err := queueFor(ro, args, queue, cmd.Flags().Changed("queue"))
+			q, err := queueFor(cmd, ro, args, queue)
 			if err != nil {
 				return err
 			}
@@ -65,6 +65,9 @@ func newRetryCmd(ro Options) *cobra.Command {
 		},
 	}
 	bf.Register(cmd)
+	if ro.SpecFlags != nil {
+		ro.SpecFlags(cmd)
+	}
 	cmd.Flags().StringVar(&queue, "queue", os.Getenv("QUEUE"), "queue whose dead items to retry (default $QUEUE, or the spec's)")
 	return cmd
 }

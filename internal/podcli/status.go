@@ -54,7 +54,7 @@ func newStatusCmd(ro Options) *cobra.Command {
 		Long:  statusDoc,
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			q, err := queueFor(ro, args, queue, cmd.Flags().Changed("queue"))
+			q, err := queueFor(cmd, ro, args, queue)
 			if err != nil {
 				return err
 			}
@@ -111,6 +111,9 @@ func newStatusCmd(ro Options) *cobra.Command {
 		},
 	}
 	bf.Register(cmd)
+	if ro.SpecFlags != nil {
+		ro.SpecFlags(cmd)
+	}
 	cmd.Flags().StringVar(&queue, "queue", os.Getenv("QUEUE"), "queue to inspect (default $QUEUE, or the spec's)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
@@ -128,7 +131,8 @@ func quoteItem(s string) string {
 // queueFor is the queue a command works on: the spec's when one is given,
 // else the --queue flag's (or $QUEUE). Both: the spec's queue settings,
 // under the name --queue gives, as run --local SPEC --queue Q uses it.
-func queueFor(ro Options, args []string, queue string, queueSet bool) (broker.Queue, error) {
+func queueFor(cmd *cobra.Command, ro Options, args []string, queue string) (broker.Queue, error) {
+	queueSet := cmd.Flags().Changed("queue")
 	switch {
 	case len(args) == 1 && ro.QueueOf == nil:
 		return broker.Queue{}, fmt.Errorf("this jobwq reads no specs (it is the runner): use --queue, or the full jobwq for %s", args[0])
@@ -136,14 +140,14 @@ func queueFor(ro Options, args []string, queue string, queueSet bool) (broker.Qu
 		if err := broker.ValidateName(queue); err != nil {
 			return broker.Queue{}, exitcode.With(exitcode.Usage, fmt.Errorf("--queue: %w", err))
 		}
-		q, err := ro.QueueOf(args[0])
+		q, err := ro.QueueOf(cmd, args[0])
 		if err != nil {
 			return broker.Queue{}, err
 		}
 		q.Name = queue
 		return q, nil
 	case len(args) == 1:
-		return ro.QueueOf(args[0])
+		return ro.QueueOf(cmd, args[0])
 	}
 	if err := broker.ValidateName(queue); err != nil {
 		return broker.Queue{}, exitcode.With(exitcode.Usage, fmt.Errorf("give a SPEC or --queue: %w", err))

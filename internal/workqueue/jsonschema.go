@@ -12,7 +12,14 @@ import (
 
 // JSONSchema exports #WorkQueue as JSON Schema (draft 2020-12) for editors.
 // It is generated from the CUE schema each time, so it cannot drift.
-func JSONSchema() ([]byte, error) {
+func JSONSchema() ([]byte, error) { return jsonSchema(true) }
+
+// JSONSchemaWithoutItems is JSONSchema for specs whose items come from
+// elsewhere (the --items flag): such a spec may leave out both items and
+// itemsFile, as vet --items accepts it.
+func JSONSchemaWithoutItems() ([]byte, error) { return jsonSchema(false) }
+
+func jsonSchema(withItems bool) ([]byte, error) {
 	ctx := cuecontext.New()
 	s, defaults, err := schemaWithoutDefaults(ctx)
 	if err != nil {
@@ -33,6 +40,11 @@ func JSONSchema() ([]byte, error) {
 	m = tidy(m, orig, defaults, rn)
 	m["$id"] = "https://jobwq.dev/schemas/workqueue.schema.json"
 	m["title"] = "jobwq WorkQueue"
+	if !withItems {
+		delete(propertyAt(m, []string{"spec"}), "oneOf")
+		m["$id"] = "https://jobwq.dev/schemas/workqueue-without-items.schema.json"
+		m["title"] = "jobwq WorkQueue, items from --items"
+	}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)

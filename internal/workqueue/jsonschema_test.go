@@ -14,9 +14,11 @@ import (
 
 // compiledSchema is the exported JSON Schema, compiled by a maintained
 // validator, as an editor would use it.
-func compiledSchema(t *testing.T) *jsonschema.Schema {
+func compiledSchema(t *testing.T) *jsonschema.Schema { return compile(t, JSONSchema) }
+
+func compile(t *testing.T, export func() ([]byte, error)) *jsonschema.Schema {
 	t.Helper()
-	b, err := JSONSchema()
+	b, err := export()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -303,5 +305,32 @@ func TestEmbed(t *testing.T) {
 	propertyAt(root, []string{"embeds", "a"})["default"] = "x"
 	if _, shared := defs["Opts"].(map[string]any)["properties"].(map[string]any)["a"].(map[string]any)["default"]; shared {
 		t.Error("a default set on an embedded field reached the definition")
+	}
+}
+
+// TestJSONSchemaWithoutItems: the schema for specs whose items come from
+// --items accepts what vet --items accepts: no items, or either source.
+func TestJSONSchemaWithoutItems(t *testing.T) {
+	s := compile(t, JSONSchemaWithoutItems)
+	dir := t.TempDir()
+	items := filepath.Join(dir, "items.txt")
+	if err := os.WriteFile(items, []byte("a\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	noItems := strings.Replace(schemaBase, "  items: [apple, banana]\n", "", 1)
+	for _, spec := range []string{noItems, schemaBase, strings.Replace(schemaBase, "items: [apple, banana]", "itemsFile: x.txt", 1)} {
+		path := filepath.Join(dir, "wq.yaml")
+		if err := os.WriteFile(path, []byte(spec), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := LoadWith(t.Context(), path, Options{Items: items}); err != nil {
+			t.Errorf("vet --items refuses:\n%s\n%v", spec, err)
+		}
+		if err := schemaAccepts(t, s, spec); err != nil {
+			t.Errorf("the schema without items refuses:\n%s\n%v", spec, err)
+		}
+	}
+	if err := schemaAccepts(t, compiledSchema(t), noItems); err == nil {
+		t.Error("the plain schema accepts a spec without items")
 	}
 }

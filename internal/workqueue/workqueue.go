@@ -207,16 +207,51 @@ func (w *WorkQueue) CredentialsSecret() string {
 //
 // Problems with the spec come back as position.Errors (exit 1); failing to read it is
 // any other error (exit 2).
-func Load(path string) (*WorkQueue, error) { return LoadContext(context.Background(), path) }
+func Load(path string) (*WorkQueue, error) { return LoadWith(context.Background(), path, Options{}) }
 
-// LoadContext is Load, given up (with a *LimitError) when ctx ends or
-// loading goes past the Limits.
-func LoadContext(ctx context.Context, path string) (*WorkQueue, error) {
-	path, data, f, err := readSpec(path)
+// Options change where a spec and its items are read from.
+type Options struct {
+	// Items names a file of items, which may be anywhere (CI often
+	// generates items elsewhere), read instead of spec.items or
+	// spec.itemsFile, which the spec may then leave out. The file gets
+	// itemsFile's checks: a regular file, one valid item per line.
+	Items string
+	// Stdin is where the spec path Stdin ("-") is read from: YAML or JSON,
+	// with a relative itemsFile resolved against the working directory.
+	Stdin io.Reader
+}
+
+// LoadWith is Load with Options, given up (with a *LimitError) when ctx
+// ends or loading goes past the Limits.
+func LoadWith(ctx context.Context, path string, o Options) (*WorkQueue, error) {
+	if o.Items != "" {
+		fi, err := os.Stat(o.Items)
+		if err != nil {
+			return nil, fmt.Errorf("read items: %w", err)
+		}
+		if !fi.Mode().IsRegular() {
+			return nil, fmt.Errorf("read items: %s is not a regular file", position.Display(o.Items))
+		}
+	}
+	var name string
+	var data []byte
+	var f format
+	var err error
+	if path == Stdin && o.Stdin != nil {
+		name, f = stdinName, formatYAML
+		data, err = readStdin(o.Stdin)
+	} else {
+		name, data, f, err = readSpec(path)
+	}
 	if err != nil {
 		return nil, err
 	}
-	return bounded(ctx, path, func() (*WorkQueue, error) { return load(path, data, f) })
+	return bounded(ctx, name, func() (*WorkQueue, error) {
+		if o.Items != "" {
+			return loadWithItems(name, data, f, o.Items)
+		}
+		return load(name, data, f)
+	})
 }
 
 // readSpec resolves path (a spec file, or a directory holding one) and
