@@ -72,6 +72,11 @@ func validate(p *parsed) (cue.Value, error) {
 		errs = append(errs, dropShadowed(convert(err, p, schema, data), p.problems)...)
 	}
 	if len(errs) > 0 {
+		if data.Err() == nil {
+			// The rules the schema does not state, over what it accepted.
+			w, refused := accepted(v, data, schema)
+			errs = append(errs, crossField(v, w, refused)...)
+		}
 		return cue.Value{}, capErrors(merge(errs, moreProblems(p, schema)))
 	}
 	return v, nil
