@@ -58,6 +58,13 @@ func loadSpecFrom(ctx context.Context, path string, o workqueue.Options) (*workq
 	dups := workqueue.NewDups(wq)
 	n := 0
 	for it, err := range wq.Items() {
+		var bad *position.Error
+		if errors.As(err, &bad) {
+			// Every bad line, not only the first that ends the stream.
+			if all, err := wq.ItemProblems(); err == nil && len(all) > 0 {
+				return nil, 0, nil, all
+			}
+		}
 		if err != nil {
 			return nil, 0, nil, err
 		}

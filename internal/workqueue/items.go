@@ -25,6 +25,20 @@ func (w *WorkQueue) Items() items.Seq {
 	}
 }
 
+// MaxItemProblems is how many bad lines of an items file ItemProblems
+// lists before it only counts the rest.
+const MaxItemProblems = 20
+
+// ItemProblems are the problems of every bad line of the spec's items file,
+// at most MaxItemProblems of them; Items stops at the first. Inline items
+// were all checked when the spec was loaded.
+func (w *WorkQueue) ItemProblems() (position.Errors, error) {
+	if w.Spec.ItemsFile == "" {
+		return nil, nil
+	}
+	return items.Problems(w.itemsPath, MaxItemProblems)
+}
+
 // ItemPos is where the i-th item was written: its line in itemsFile (one
 // item per line, blank lines refused), or its place in the inline list.
 func (w *WorkQueue) ItemPos(i int) position.Position {
