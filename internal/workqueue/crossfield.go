@@ -29,6 +29,10 @@ const (
 	msgReservedVolume = "is a volume jobwq adds itself (jobwq, tmp, items): choose another name"
 	msgReservedMount  = "is inside a path jobwq owns (/opt/jobwq, /tmp, /items): choose another path"
 	msgAtLeastSecond  = "must be at least 1s"
+
+	msgNoItems         = "must not be empty: give at least one item"
+	msgNoItemSource    = "set exactly one of items and itemsFile: the spec has no items"
+	msgBothItemSources = "set exactly one of items and itemsFile, not both"
 )
 
 // Volumes and mount paths the worker pods have already: a spec may not

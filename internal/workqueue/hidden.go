@@ -71,9 +71,9 @@ func moreProblems(p *parsed, schema cue.Value) position.Errors {
 	switch spec := findField(p.file.Decls, "spec"); {
 	case spec == nil:
 	case hasItems && file != nil:
-		errs = append(errs, position.Errorf(cuepos.Of(file.Label.Pos()), "spec", "set exactly one of items and itemsFile, not both"))
+		errs = append(errs, position.Errorf(cuepos.Of(file.Label.Pos()), "spec", "%s", msgBothItemSources))
 	case !hasItems && file == nil && p.format != formatCUE:
-		errs = append(errs, position.Errorf(cuepos.Of(spec.Label.Pos()), "spec", "set exactly one of items and itemsFile: the spec has no items"))
+		errs = append(errs, position.Errorf(cuepos.Of(spec.Label.Pos()), "spec", "%s", msgNoItemSource))
 	}
 	return errs
 }

@@ -37,11 +37,13 @@ func jsonSchema(withItems bool) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	m = tidy(m, orig, defaults, rn)
+	m, err = tidy(m, orig, defaults, rn, func(name string) (map[string]any, error) { return exportDefinition(ctx, name) }, withItems)
+	if err != nil {
+		return nil, err
+	}
 	m["$id"] = "https://jobwq.dev/schemas/workqueue.schema.json"
 	m["title"] = "jobwq WorkQueue"
 	if !withItems {
-		delete(propertyAt(m, []string{"spec"}), "oneOf")
 		m["$id"] = "https://jobwq.dev/schemas/workqueue-without-items.schema.json"
 		m["title"] = "jobwq WorkQueue, items from --items"
 	}

@@ -113,12 +113,27 @@ func convert(err error, p *parsed, schema, data cue.Value) position.Errors {
 	for _, ce := range cueerrors.Errors(err) {
 		format, args := ce.Msg()
 		msg := fmt.Sprintf(format, args...)
-		if strings.Contains(msg, "errors in empty disjunction") {
-			continue
-		}
 		segs := ce.Path()
 		if len(segs) > 0 && strings.HasPrefix(segs[0], "#") {
 			segs = segs[1:]
+		}
+		if path := fieldPath(segs); best[path] == nil {
+			// Each of the named rules (rules.go) the value breaks.
+			rules := valueRules(schemaAt(schema, segs))
+			if ref, err := lookup(data, segs).String(); err == nil && rules != nil {
+				if m := ruleProblems(rules, ref); m != "" {
+					pos := nearestPos(data, segs, filename)
+					if x := findValue(p.file.Decls, segs); x != nil {
+						pos = cuepos.Of(x.Pos())
+					}
+					order = append(order, path)
+					best[path] = &ranked{e: &position.Error{Pos: pos, Path: path, Msg: m + ", found " + shorten(strconv.Quote(ref))}, rank: -1}
+					continue
+				}
+			}
+		}
+		if strings.Contains(msg, "errors in empty disjunction") {
+			continue
 		}
 		rank := rankOf(msg)
 		var keyPos token.Pos
@@ -325,10 +340,12 @@ func unknownField(schema cue.Value, segs []string) ([]string, string) {
 		sel := selector(v, s)
 		if !v.Allows(sel) {
 			name := sel.Unquoted()
-			if p := fieldPath(segs[:i]); p == "metadata.labels" || p == "metadata.annotations" {
-				return segs[:i+1], fmt.Sprintf("key %q is not allowed: keys under app.kubernetes.io/ and jobwq.dev/ are jobwq's own", name)
-			}
 			known := fieldNames(v)
+			if rules := keyRules(v); rules != nil && !isResourceMap(segs[:i]) {
+				if m := ruleProblems(rules, name); m != "" {
+					return segs[:i+1], fmt.Sprintf("key %q is not allowed: %s", name, m)
+				}
+			}
 			if isResourceMap(segs[:i]) {
 				msg := fmt.Sprintf("unknown resource %q", name)
 				if m := closest(name, known); m != "" {
@@ -490,13 +507,9 @@ var durationFields = map[string]bool{
 	"spec.worker.ttlAfterFinished": true,
 }
 
-var (
-	reEnvPath = regexp.MustCompile(`^spec\.worker\.env\[\d+\]\.name$`)
-	reEnvName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
-)
-
 // refine says which of a schema rule's conditions a value broke, where
-// the schema words them as one.
+// the schema words them as one, and what was found where the schema's
+// message says what it expected.
 func refine(path, msg string, user cue.Value) string {
 	if durationFields[path] {
 		if k := user.IncompleteKind(); k == cue.IntKind || k == cue.FloatKind || k == cue.NumberKind {
@@ -504,15 +517,15 @@ func refine(path, msg string, user cue.Value) string {
 			return fmt.Sprintf("expected a duration such as 90s, 10m or 1h30m, found the number %s (did you mean \"%ss\"?)", n, n)
 		}
 	}
-	if reEnvPath.MatchString(path) {
-		s, err := user.String()
-		if err != nil {
-			return msg
+	if strings.HasPrefix(msg, "expected ") && !strings.Contains(msg, ", found ") && user.Exists() {
+		switch user.IncompleteKind() {
+		case cue.ListKind:
+			return msg + ", found a list"
+		case cue.StructKind:
+			return msg + ", found a mapping"
+		case cue.StringKind, cue.IntKind, cue.FloatKind, cue.NumberKind, cue.BoolKind, cue.NullKind:
+			return msg + ", found " + shorten(fmt.Sprint(user))
 		}
-		if !reEnvName.MatchString(s) {
-			return fmt.Sprintf("must be an environment variable name: letters, digits and '_', not starting with a digit, found %q", s)
-		}
-		return fmt.Sprintf("%q starts with BROKER_ or JOBWQ_, which jobwq sets: choose another name", s)
 	}
 	return msg
 }

@@ -396,7 +396,7 @@ func cueItems(v cue.Value, w *WorkQueue) error {
 		w.itemPos = append(w.itemPos, cuepos.Of(it.Value().Pos()))
 	}
 	if len(found) == 0 && len(errs) == 0 {
-		errs = append(errs, position.Errorf(cuepos.Of(list.Pos()), "spec.items", "must not be empty: give at least one item"))
+		errs = append(errs, position.Errorf(cuepos.Of(list.Pos()), "spec.items", "%s", msgNoItems))
 	}
 	if len(errs) > 0 {
 		return errs
@@ -416,9 +416,9 @@ func checkCrossField(v cue.Value, w *WorkQueue) error {
 	switch {
 	case hasItems && hasFile:
 		pos := cuepos.Of(v.LookupPath(cue.ParsePath("spec.itemsFile")).Pos())
-		errs = append(errs, position.Errorf(pos, "spec", "set exactly one of items and itemsFile, not both"))
+		errs = append(errs, position.Errorf(pos, "spec", "%s", msgBothItemSources))
 	case !hasItems && !hasFile:
-		errs = append(errs, position.Errorf(specPos, "spec", "set exactly one of items and itemsFile: the spec has no items"))
+		errs = append(errs, position.Errorf(specPos, "spec", "%s", msgNoItemSource))
 	case hasFile:
 		pos := cuepos.Of(v.LookupPath(cue.ParsePath("spec.itemsFile")).Pos())
 		p, err := itemsPath(w.Path, w.Spec.ItemsFile)
