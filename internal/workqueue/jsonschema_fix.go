@@ -166,7 +166,12 @@ func tidy(root, orig, defaults, resourceName map[string]any, missing func(string
 	if err := stateRules(out, missing, withItems); err != nil {
 		return nil, err
 	}
-	extended, _ := at(outDefs, ptr{"ExtendedResourceName"})["pattern"].(string)
+	// The names whose limits must be whole: #ExtendedResourceName's.
+	ext, err := missing("#ExtendedResourceName")
+	if err != nil {
+		return nil, err
+	}
+	extended, _ := ext["pattern"].(string)
 	resourceMap(outDefs["Resources"], extended)
 	resourceMaps(out, extended)
 	embed(out, outDefs)

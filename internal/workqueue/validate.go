@@ -351,7 +351,7 @@ func unknownField(schema cue.Value, segs []string) ([]string, string) {
 				if m := closest(name, known); m != "" {
 					msg += fmt.Sprintf(" (did you mean %q?)", m)
 				}
-				return segs[:i+1], msg + ": expected cpu, memory, ephemeral-storage, hugepages-<size> or an extended resource outside kubernetes.io, such as nvidia.com/gpu"
+				return segs[:i+1], msg + ": " + ruleProblems(keyRules(v), name)
 			}
 			msg := fmt.Sprintf("unknown field %q", name)
 			if m := closest(name, known); m != "" {
