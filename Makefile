@@ -11,7 +11,7 @@ KUBE_SCORE_VERSION := v1.20.0
 export PATH := $(TOOLS_BIN):$(PATH)
 export JOBWQ_CACHE := $(CACHE)
 
-.PHONY: all test unit lint drift tools kube-score kube-tools conformance e2e bench fuzz generate example clean
+.PHONY: all test unit lint drift tools kube-score kube-tools yaml-language-server conformance e2e bench fuzz generate example clean
 
 all: test
 
@@ -34,11 +34,16 @@ drift:
 	$(GO) run ./cmd/jobwq schema | diff -u schemas/workqueue.schema.json -
 	$(GO) run ./cmd/jobwq schema --without-items | diff -u schemas/workqueue-without-items.schema.json -
 
-tools: kube-score kube-tools
+tools: kube-score kube-tools yaml-language-server
 
 kube-score: $(TOOLS_BIN)/kube-score
 $(TOOLS_BIN)/kube-score:
 	GOBIN=$(TOOLS_BIN) $(GO) install github.com/zegl/kube-score/cmd/kube-score@$(KUBE_SCORE_VERSION)
+
+## yaml-language-server: the editor the JSON Schema is tested with
+## (internal/workqueue's editor test), pinned by the lock file beside it.
+yaml-language-server:
+	JOBWQ_CACHE=$(CACHE) bash internal/workqueue/testdata/editor/install.sh
 
 ## kube-tools: the pinned Kubernetes binaries (kube-apiserver,
 ## kube-controller-manager, kube-scheduler, kubelet, kube-proxy) and CoreDNS,
