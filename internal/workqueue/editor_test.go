@@ -32,6 +32,12 @@ import (
 // says how to install it: a missing component fails the test, never skips.
 func yamlLanguageServer(t *testing.T) string {
 	t.Helper()
+	return filepath.Join(editorDir(t), "node_modules", ".bin", "yaml-language-server")
+}
+
+// editorDir is where install.sh put the server and its dependencies.
+func editorDir(t *testing.T) string {
+	t.Helper()
 	lock, err := os.ReadFile("testdata/editor/package-lock.json")
 	if err != nil {
 		t.Fatal(err)
@@ -53,7 +59,7 @@ func yamlLanguageServer(t *testing.T) string {
 	if _, err := exec.LookPath("node"); err != nil {
 		t.Fatalf("node is required to run the YAML language server: %v", err)
 	}
-	return bin
+	return dir
 }
 
 // An lspClient speaks the Language Server Protocol to one server process.
@@ -337,5 +343,44 @@ func TestEditorSaysWhatVetSays(t *testing.T) {
 				t.Errorf("the editor shows %v", got)
 			}
 		})
+	}
+}
+
+// TestExamplesReadTheSame: every example means the same to a YAML 1.1
+// parser (PyYAML, js-yaml 3) as to a YAML 1.2 one (vet's, the YAML
+// language server's): no defaultMode: 0o400 that one reads as a string,
+// no yes that one reads as true. Both readings are the yaml package's,
+// the YAML language server's own parser, told which version to read.
+func TestExamplesReadTheSame(t *testing.T) {
+	yamlPkg := filepath.Join(editorDir(t), "node_modules", "yaml")
+	read := func(t *testing.T, version, text string) string {
+		t.Helper()
+		cmd := exec.Command("node", "-e", `
+const YAML = require(process.argv[1]);
+let src = "";
+process.stdin.on("data", d => src += d).on("end", () =>
+  process.stdout.write(JSON.stringify(YAML.parse(src, {version: process.argv[2]}))));`, yamlPkg, version)
+		cmd.Stdin = strings.NewReader(text)
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("yaml %s: %v", version, err)
+		}
+		return string(out)
+	}
+	if read(t, "1.1", "m: 0o400\n") == read(t, "1.2", "m: 0o400\n") {
+		t.Fatal("YAML 1.1 and 1.2 read 0o400 the same here; the test would prove nothing")
+	}
+	paths, _ := filepath.Glob("../../examples/*/workqueue.yaml")
+	if len(paths) == 0 {
+		t.Fatal("no examples")
+	}
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v11, v12 := read(t, "1.1", string(b)), read(t, "1.2", string(b)); v11 != v12 {
+			t.Errorf("%s reads differently to YAML 1.1 and 1.2 parsers:\n1.1: %s\n1.2: %s", p, v11, v12)
+		}
 	}
 }
