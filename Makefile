@@ -64,8 +64,9 @@ conformance: kube-tools
 e2e: kube-tools
 	JOBWQ_CACHE=$(CACHE) $(GO) test -race -count=1 -timeout 30m -v ./internal/e2e
 
-## generate: refresh everything derived from the code and the CUE.
+## generate: refresh everything derived from the code, the CUE and go.mod.
 generate:
+	$(GO) test -count=1 -run '^TestThirdPartyNotices$$' . -update
 	$(GO) run ./cmd/jobwq schema > schemas/workqueue.schema.json
 	$(GO) run ./cmd/jobwq schema --without-items > schemas/workqueue-without-items.schema.json
 	$(GO) run ./cmd/jobwq build examples/fruits -o .

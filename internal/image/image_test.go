@@ -499,6 +499,7 @@ func TestBuildRecordsCommit(t *testing.T) {
 	want := map[string]string{
 		"org.opencontainers.image.title":       "jobwq",
 		"org.opencontainers.image.description": "jobwq runner: the work-queue seeder and worker (jobwq seed, jobwq work, jobwq install)",
+		"org.opencontainers.image.licenses":    "Apache-2.0",
 		"org.opencontainers.image.source":      "https://github.com/jobwq/jobwq",
 		"org.opencontainers.image.revision":    b.Revision,
 		"org.opencontainers.image.version":     "v0.2.0",
