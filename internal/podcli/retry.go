@@ -25,7 +25,8 @@ complete exit at once).
 
 ` + inClusterDoc + `
 
-Exit status: 0 moved (or nothing to move), 2 usage error, 4 broker error.
+Exit status: 0 moved (or nothing to move), 1 the spec is invalid, 2 usage
+error, 4 broker error.
 
 Examples:
   jobwq retry examples/fruits

@@ -37,6 +37,8 @@ neither done, ready nor dead.
 
 ` + inClusterDoc + `
 
+Exit status: 0 shown, 1 the spec is invalid, 2 usage error, 4 broker error.
+
 Examples:
   jobwq status examples/fruits
   jobwq status examples/fruits-local --queue fruits-$USER
