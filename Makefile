@@ -11,7 +11,7 @@ KUBE_SCORE_VERSION := v1.20.0
 export PATH := $(TOOLS_BIN):$(PATH)
 export JOBWQ_CACHE := $(CACHE)
 
-.PHONY: all test unit lint drift tools kube-score kube-tools kueue conformance e2e bench bench-e2e fuzz generate example clean
+.PHONY: all test unit lint drift tools kube-score kube-tools kueue yaml-language-server conformance e2e bench bench-e2e fuzz generate example clean
 
 all: test
 
@@ -27,17 +27,23 @@ lint:
 	@fmt=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$fmt" ]; then echo "gofmt needed:"; echo "$$fmt"; exit 1; fi
 	$(GO) vet ./...
 
-## drift: the committed build of the example and the exported JSON Schema
+## drift: the committed build of the example and the exported JSON Schemas
 ## match the code.
 drift:
 	$(GO) run ./cmd/jobwq build examples/fruits -o . --check
 	$(GO) run ./cmd/jobwq schema | diff -u schemas/workqueue.schema.json -
+	$(GO) run ./cmd/jobwq schema --without-items | diff -u schemas/workqueue-without-items.schema.json -
 
-tools: kube-score kube-tools kueue
+tools: kube-score kube-tools kueue yaml-language-server
 
 kube-score: $(TOOLS_BIN)/kube-score
 $(TOOLS_BIN)/kube-score:
 	GOBIN=$(TOOLS_BIN) $(GO) install github.com/zegl/kube-score/cmd/kube-score@$(KUBE_SCORE_VERSION)
+
+## yaml-language-server: the editor the JSON Schema is tested with
+## (internal/workqueue's editor test), pinned by the lock file beside it.
+yaml-language-server:
+	JOBWQ_CACHE=$(CACHE) bash internal/workqueue/testdata/editor/install.sh
 
 ## kube-tools: the pinned Kubernetes binaries (kube-apiserver,
 ## kube-controller-manager, kube-scheduler, kubelet, kube-proxy) and CoreDNS,
@@ -73,9 +79,11 @@ bench-e2e: kube-tools kueue
 	$(GO) vet -tags bench_e2e ./internal/e2e
 	JOBWQ_CACHE=$(CACHE) $(GO) test -tags bench_e2e -count=1 -timeout 90m -run '^TestBenchE2E$$' ./internal/e2e
 
-## generate: refresh everything derived from the code and the CUE.
+## generate: refresh everything derived from the code, the CUE and go.mod.
 generate:
+	$(GO) test -count=1 -run '^TestThirdPartyNotices$$' . -update
 	$(GO) run ./cmd/jobwq schema > schemas/workqueue.schema.json
+	$(GO) run ./cmd/jobwq schema --without-items > schemas/workqueue-without-items.schema.json
 	$(GO) run ./cmd/jobwq build examples/fruits -o .
 
 ## example: the README's first command.
@@ -105,7 +113,7 @@ bench: tools
 	  $(GO) build -o $$tmp/jobwq ./cmd/jobwq && $$tmp/jobwq build $$tmp -o $$tmp/out 2>/dev/null && \
 	  /usr/bin/time -f "jobwq vet:        %es %MKB" $$tmp/jobwq vet $$tmp > /dev/null && \
 	  /usr/bin/time -f "jobwq render:     %es %MKB" $$tmp/jobwq render $$tmp > /dev/null && \
-	  /usr/bin/time -f "kubectl kustomize: %es %MKB" kubectl kustomize $$tmp/out/overlays/deployment > /dev/null && \
+	  /usr/bin/time -f "kubectl kustomize: %es %MKB" kubectl kustomize $$tmp/out/overlays/statefulset > /dev/null && \
 	  /usr/bin/time -f "jobwq build:      %es %MKB" $$tmp/jobwq build $$tmp -o $$tmp/out2; \
 	  rm -rf $$tmp
 

@@ -25,7 +25,7 @@ var allowedImports = map[string][]string{
 	"internal/position":        nil,
 	"internal/position/cuepos": {"internal/position"},
 	"internal/items":           {"internal/position"},
-	"internal/workqueue":       {"internal/items", "internal/position", "internal/position/cuepos", "schemas"},
+	"internal/workqueue":       {"internal/items", "internal/position", "internal/position/cuepos", "internal/version", "schemas"},
 	"internal/generate":        {"cue", "internal/exitcode", "internal/items", "internal/workqueue"},
 	"internal/kustree":         {"internal/position"},
 	"internal/manifests":       {"internal/kustree", "internal/position"},
@@ -50,6 +50,26 @@ var allowedImports = map[string][]string{
 	"internal/conformance": nil,
 	"internal/e2e":         {"internal/kubetest"},
 	"internal/e2e/pause":   nil,
+}
+
+// testHarnesses are the packages any test may import: the real components.
+var testHarnesses = []string{"internal/brokertest", "internal/kubetest"}
+
+// allowedTestImports are the edges a package's tests (its _test.go files,
+// in the package or beside it) have beyond allowedImports, the package
+// itself and testHarnesses: tests that follow data through later stages
+// on purpose. Anything else a test imports fails TestTestImportGraph as a
+// non-test file would: a test reaching into an unrelated package is
+// usually a test in the wrong place.
+var allowedTestImports = map[string][]string{
+	// The whole CLI, in-process, and the committed build.
+	"": {"internal/cli", "internal/podcli", "internal/generate", "internal/items", "internal/kustree", "internal/workqueue"},
+	// Items survive generate's chunks and kustomize's ConfigMaps byte for
+	// byte.
+	"internal/items": {"internal/generate", "internal/kustree"},
+	// A real API server judges what generate and kustree write, and the
+	// policy pack agrees with it.
+	"internal/conformance": {"internal/generate", "internal/kustree", "internal/policy"},
 }
 
 // inPods are the packages the seeding and worker pods run (the runner
@@ -83,6 +103,30 @@ func TestImportGraph(t *testing.T) {
 			if ours && !slices.Contains(allowed, dep) {
 				t.Errorf("%s imports %s, which the package graph does not allow", pkg, dep)
 			}
+		}
+	}
+}
+
+// TestTestImportGraph holds the tests' imports to the same graph, with
+// the edges allowedTestImports adds.
+func TestTestImportGraph(t *testing.T) {
+	for _, line := range goList(t, "-f", "{{.ImportPath}} {{join .TestImports \" \"}} {{join .XTestImports \" \"}}", "./...") {
+		fields := strings.Fields(line)
+		pkg := strings.TrimPrefix(strings.TrimPrefix(fields[0], strings.TrimSuffix(module, "/")), "/")
+		allowed := slices.Concat(allowedImports[pkg], allowedTestImports[pkg], testHarnesses, []string{pkg})
+		for _, imp := range fields[1:] {
+			dep, ours := strings.CutPrefix(imp, module)
+			if imp == strings.TrimSuffix(module, "/") {
+				dep, ours = "", true
+			}
+			if ours && !slices.Contains(allowed, dep) {
+				t.Errorf("the tests of %q import %s, which the package graph does not allow (allowedTestImports lists the edges tests may add)", pkg, dep)
+			}
+		}
+	}
+	for pkg := range allowedTestImports {
+		if _, known := allowedImports[pkg]; !known {
+			t.Errorf("allowedTestImports names %q, which allowedImports does not", pkg)
 		}
 	}
 }

@@ -3,10 +3,16 @@ package jobwq_test
 import (
 	"bytes"
 	"debug/elf"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
 	"testing"
+
+	"sigs.k8s.io/yaml"
 
 	"github.com/jobwq/jobwq/internal/generate"
 	"github.com/jobwq/jobwq/internal/kustree"
@@ -30,19 +36,24 @@ func TestCommittedBuildIsCurrent(t *testing.T) {
 	}
 }
 
-// TestCommittedSchemaIsCurrent does the same for the JSON Schema editors
+// TestCommittedSchemaIsCurrent does the same for the JSON Schemas editors
 // link to.
 func TestCommittedSchemaIsCurrent(t *testing.T) {
-	want, err := workqueue.JSONSchema()
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := os.ReadFile("schemas/workqueue.schema.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Error("schemas/workqueue.schema.json drifted from schemas/workqueue.cue; run make generate")
+	for file, export := range map[string]func() ([]byte, error){
+		"schemas/workqueue.schema.json":               workqueue.JSONSchema,
+		"schemas/workqueue-without-items.schema.json": workqueue.JSONSchemaWithoutItems,
+	} {
+		want, err := export()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("%s drifted from schemas/workqueue.cue; run make generate", file)
+		}
 	}
 }
 
@@ -74,5 +85,67 @@ func TestStaticBuild(t *testing.T) {
 		if !bytes.Contains(dockerfile, []byte(want)) {
 			t.Errorf("Dockerfile lacks %q", want)
 		}
+	}
+}
+
+// TestWorkflowsPinActions: every third-party action a workflow uses is
+// pinned by a full commit (a tag can be moved to other code), and the
+// release publishes nothing before the tests pass, and attests the image.
+func TestWorkflowsPinActions(t *testing.T) {
+	files, _ := filepath.Glob(".github/workflows/*.yaml")
+	if len(files) == 0 {
+		t.Fatal("no workflows")
+	}
+	reUses := regexp.MustCompile(`(?m)^\s*(?:-\s+)?uses:\s*(\S+)`)
+	rePinned := regexp.MustCompile(`^[^@]+@[0-9a-f]{40}$`)
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range reUses.FindAllStringSubmatch(string(b), -1) {
+			if uses := m[1]; !strings.HasPrefix(uses, "./") && !rePinned.MatchString(uses) {
+				t.Errorf("%s uses %s: pin it by commit (uses: owner/action@<40 hex> # vX.Y.Z)", f, uses)
+			}
+		}
+	}
+
+	var release struct {
+		Jobs map[string]struct {
+			Uses  string
+			Needs any
+			Steps []struct {
+				Uses string
+				With map[string]any
+			}
+		}
+	}
+	b, err := os.ReadFile(".github/workflows/release.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.Unmarshal(b, &release); err != nil {
+		t.Fatal(err)
+	}
+	if release.Jobs["test"].Uses != "./.github/workflows/ci.yaml" {
+		t.Error("the release workflow does not run CI (jobs.test uses ./.github/workflows/ci.yaml)")
+	}
+	var attests []string
+	for name, job := range release.Jobs {
+		if name == "test" {
+			continue
+		}
+		if needs := fmt.Sprint(job.Needs); needs != "test" && needs != "[test]" {
+			t.Errorf("release job %s does not wait for the tests (needs: %v)", name, job.Needs)
+		}
+		for _, s := range job.Steps {
+			if a, _, _ := strings.Cut(s.Uses, "@"); strings.HasPrefix(a, "actions/attest-") && s.With["subject-name"] != nil {
+				attests = append(attests, a)
+			}
+		}
+	}
+	slices.Sort(attests)
+	if want := []string{"actions/attest-build-provenance", "actions/attest-sbom"}; !slices.Equal(attests, want) {
+		t.Errorf("the runner image's attestations: %v, want %v", attests, want)
 	}
 }

@@ -46,7 +46,7 @@ type WorkOptions struct {
 	// DeliveryLimit is the queue's, for saying when a failed item goes to
 	// Q.dead rather than back to the queue (0: unknown).
 	DeliveryLimit int
-	// PerPod is how many items to take, one after another (0 or 1: one).
+	// PerPod is how many items to take, one after another (at least one).
 	// A failed item ends the run of the pod.
 	PerPod int
 	// Wait bounds the wait for the seal and then for an item.
@@ -170,7 +170,6 @@ func Work(ctx context.Context, conn *amqp.Connection, opts WorkOptions) error {
 	if err != nil {
 		return workErr(BrokerError, "consume from %s: %w", opts.Queue, err)
 	}
-	per := max(opts.PerPod, 1)
 	for n := 1; ; n++ {
 		d, err := waitForItem(ctx, conn, deliveries, closed, readSealOnce, deadline, opts)
 		if err != nil || d == nil {
@@ -179,7 +178,7 @@ func Work(ctx context.Context, conn *amqp.Connection, opts WorkOptions) error {
 			}
 			return err
 		}
-		last := n == per
+		last := n >= opts.PerPod
 		if last {
 			// Take no more: with prefetch 1 nothing else is in flight, and
 			// the cancel makes that true for the rest of the run too. Not

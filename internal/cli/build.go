@@ -13,17 +13,33 @@ import (
 	"github.com/jobwq/jobwq/internal/kustree"
 	"github.com/jobwq/jobwq/internal/policy"
 	"github.com/jobwq/jobwq/internal/report"
-	"github.com/jobwq/jobwq/internal/workqueue"
 )
 
 const buildDoc = `Write the kustomize tree for a WorkQueue spec.
 
 DIR receives base/ (the broker Service, NetworkPolicies, the seeding and
 worker Jobs, and the items as ConfigMap generator files) and one overlay per
-broker variant under overlays/: deployment, replicationcontroller and
-statefulset. Apply one with:
+variant under overlays/:
 
-  kubectl apply -k DIR/overlays/deployment
+  statefulset            the broker keeps the queue on a PersistentVolumeClaim:
+                         the bundled broker for production
+  rabbitmqcluster        a RabbitmqCluster of the RabbitMQ Cluster Operator
+  deployment             the queue in an emptyDir: one eviction loses it (a
+  replicationcontroller  try-out, as in the article)
+  indexed                an Indexed Job over the same items: no broker at all
+
+A spec with spec.broker.external gets external (no broker objects) and
+indexed instead. The broker's credentials live in a Secret that jobwq never
+writes (spec.broker.credentialsSecret, default NAME-broker); create it, then
+apply:
+
+  kubectl create secret generic NAME-broker --from-literal=username=jobwq \
+    --from-literal=password="$(openssl rand -hex 24)"
+  kubectl apply -k DIR/overlays/statefulset
+
+or, with no broker and no Secret:
+
+  kubectl apply -k DIR/overlays/indexed
 
 jobwq owns DIR/base and DIR/overlays/<variant>; other files in DIR are left
 alone. The output is byte-for-byte deterministic, and it is written
@@ -43,24 +59,16 @@ Examples:
   jobwq build spec.yaml --items generated/items.txt -o out`
 
 func newBuildCmd() *cobra.Command {
-	var out, itemsFile string
+	var out string
 	var check bool
+	var sf specFlags
 	cmd := &cobra.Command{
 		Use:   "build SPEC -o DIR",
 		Short: "Write the kustomize tree (base and overlays) for a spec",
 		Long:  buildDoc,
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var r *generate.Rendered
-			var err error
-			if itemsFile != "" {
-				var w *workqueue.WorkQueue
-				if w, err = workqueue.LoadWithItems(cmd.Context(), args[0], itemsFile); err == nil {
-					r, err = generate.Spec(w)
-				}
-			} else {
-				r, err = generate.File(args[0])
-			}
+			r, err := sf.render(cmd, args[0])
 			if err != nil {
 				return specError(cmd.ErrOrStderr(), err)
 			}
@@ -84,13 +92,15 @@ func newBuildCmd() *cobra.Command {
 			if err := kustree.Write(out, r.Files); err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.ErrOrStderr(), "wrote %s: %d items in %d chunks; apply with kubectl apply -k %s/overlays/<%s>\n",
-				out, r.Items.Count, len(r.Items.Chunks), out, strings.Join(generate.VariantsOf(r.Spec), "|"))
+			stderr := cmd.ErrOrStderr()
+			fmt.Fprintf(stderr, "wrote %s: %d items in %d chunks, overlays %s. Next:\n\n",
+				out, r.Items.Count, len(r.Items.Chunks), strings.Join(generate.VariantsOf(r.Spec), ", "))
+			printNextSteps(stderr, r.Spec, out)
 			return nil
 		},
 	}
 	cmd.Flags().StringVarP(&out, "output", "o", "", "directory to write the tree to (required)")
-	cmd.Flags().StringVar(&itemsFile, "items", "", "read the items from FILE (anywhere) instead of the spec's items or itemsFile")
+	sf.register(cmd)
 	cmd.Flags().BoolVar(&check, "check", false, "compare with DIR instead of writing; exit 1 with a diff on drift")
 	_ = cmd.MarkFlagRequired("output")
 	_ = cmd.MarkFlagDirname("output")

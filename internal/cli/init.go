@@ -1,12 +1,14 @@
 package cli
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -55,7 +57,21 @@ spec:
 
 const initItems = "apple\nbanana\ncherry\n"
 
-var reInitName = regexp.MustCompile(`^[a-z]([-a-z0-9]{0,38}[a-z0-9])?$`)
+// reNotName is what a directory's name may hold that a spec's name may
+// not; initName turns it into '-' and leaves the rule itself to the
+// schema.
+var reNotName = regexp.MustCompile(`[^a-z0-9]+`)
+
+// initName is the spec's name for a directory: its base name made as
+// close to a valid metadata.name as it goes, or my-batch where that is not
+// valid by the schema's rule.
+func initName(dir string) string {
+	name := strings.Trim(reNotName.ReplaceAllString(strings.ToLower(filepath.Base(dir)), "-"), "-")
+	if workqueue.CheckName(name) != nil {
+		return "my-batch"
+	}
+	return name
+}
 
 func newInitCmd() *cobra.Command {
 	return &cobra.Command{
@@ -72,10 +88,7 @@ func newInitCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			name := strings.ToLower(filepath.Base(abs))
-			if !reInitName.MatchString(name) {
-				name = "my-batch"
-			}
+			name := initName(abs)
 			schema, err := workqueue.JSONSchema()
 			if err != nil {
 				return err
@@ -88,11 +101,25 @@ func newInitCmd() *cobra.Command {
 				{"items.txt", []byte(initItems)},
 				{"workqueue.schema.json", schema},
 			}
-			for _, f := range files {
-				p := filepath.Join(dir, f.name)
-				if _, err := os.Lstat(p); !errors.Is(err, fs.ErrNotExist) {
-					return fmt.Errorf("%s exists: jobwq init never overwrites; choose another directory", p)
+			for i := 0; i < len(files); i++ {
+				p := filepath.Join(dir, files[i].name)
+				_, err := os.Lstat(p)
+				if errors.Is(err, fs.ErrNotExist) {
+					continue
 				}
+				if files[i].name == "workqueue.schema.json" {
+					// A schema copied in beforehand is kept if it is
+					// this jobwq's, and named if it is not: an editor
+					// would check the spec against other rules than vet.
+					if have, err := os.ReadFile(p); err == nil && bytes.Equal(have, files[i].data) {
+						files = slices.Delete(files, i, i+1)
+						i--
+						continue
+					}
+					return fmt.Errorf("%s exists and is not the schema of this jobwq (copied from another version?): "+
+						"an editor would check the spec against other rules than vet; refresh it with jobwq schema > %s, or choose another directory", p, p)
+				}
+				return fmt.Errorf("%s exists: jobwq init never overwrites; choose another directory", p)
 			}
 			if err := os.MkdirAll(dir, 0o755); err != nil {
 				return err
@@ -111,11 +138,17 @@ func newInitCmd() *cobra.Command {
 					return err
 				}
 			}
-			w := cmd.OutOrStdout()
-			fmt.Fprintf(w, "wrote %s: workqueue.yaml, items.txt and workqueue.schema.json. Next:\n\n", dir)
-			fmt.Fprintf(w, "  jobwq vet %s\n", dir)
-			fmt.Fprintf(w, "  jobwq build %s -o out\n", dir)
-			fmt.Fprintf(w, "  kubectl apply -k out/overlays/deployment\n")
+			out := cmd.OutOrStdout()
+			fmt.Fprintf(out, "wrote %s: workqueue.yaml, items.txt and workqueue.schema.json. Next:\n\n", dir)
+			fmt.Fprintf(out, "  jobwq vet %s\n", dir)
+			fmt.Fprintf(out, "  jobwq build %s -o out\n", dir)
+			// What was written is read back as any spec would be: the
+			// next steps name its Secret, and a spec init writes must vet.
+			w, err := workqueue.Load(filepath.Join(dir, "workqueue.yaml"))
+			if err != nil {
+				return fmt.Errorf("the spec jobwq init wrote does not load (a bug): %w", err)
+			}
+			printNextSteps(out, w, "out")
 			return nil
 		},
 	}

@@ -3,12 +3,10 @@ package cli
 import (
 	"bufio"
 	"fmt"
-	"slices"
 
 	"github.com/spf13/cobra"
 
 	"github.com/jobwq/jobwq/internal/items"
-	"github.com/jobwq/jobwq/internal/workqueue"
 )
 
 const itemsDoc = `Print a spec's items, one per line, or those behind some of its pods.
@@ -29,6 +27,7 @@ Examples:
 
 func newItemsCmd() *cobra.Command {
 	var indexes string
+	var sf specFlags
 	cmd := &cobra.Command{
 		Use:   "items SPEC [--index LIST]",
 		Short: "Print a spec's items, or the items behind Indexed Job indexes",
@@ -39,18 +38,18 @@ func newItemsCmd() *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("--index: %w", err)
 			}
-			w, err := workqueue.Load(args[0])
+			w, err := sf.load(cmd, args[0])
 			if err != nil {
 				return specError(cmd.ErrOrStderr(), err)
 			}
 			out := bufio.NewWriter(cmd.OutOrStdout())
-			wanted := itemRanges(ranges, max(w.Spec.Worker.ItemsPerPod, 1))
+			wanted := items.OfIndexes(ranges, w.Spec.Worker.ItemsPerPod)
 			n, printed := 0, 0
 			for it, err := range w.Items() {
 				if err != nil {
 					return specError(cmd.ErrOrStderr(), err)
 				}
-				if cmd.Flags().Changed("index") && !inRanges(wanted, n) {
+				if cmd.Flags().Changed("index") && !items.InRanges(wanted, n) {
 					n++
 					continue
 				}
@@ -64,36 +63,12 @@ func newItemsCmd() *cobra.Command {
 			// The last pod may hold fewer than itemsPerPod; an index
 			// without any item is a mistake.
 			if cmd.Flags().Changed("index") && len(wanted) > 0 && wanted[len(wanted)-1].First >= n {
-				return fmt.Errorf("--index %s reaches past the spec's %d items (%d per pod)", indexes, n, max(w.Spec.Worker.ItemsPerPod, 1))
+				return fmt.Errorf("--index %s reaches past the spec's %d items (%d per pod)", indexes, n, w.Spec.Worker.ItemsPerPod)
 			}
 			return nil
 		},
 	}
 	cmd.Flags().StringVar(&indexes, "index", "", "completion indexes, as in status.failedIndexes: 1,3-5,7")
+	sf.register(cmd)
 	return cmd
-}
-
-// itemRanges turns completion index ranges into the item index ranges
-// they stand for, sorted and merged where they overlap.
-func itemRanges(rs []items.IndexRange, perPod int) []items.IndexRange {
-	out := make([]items.IndexRange, 0, len(rs))
-	for _, r := range rs {
-		out = append(out, items.IndexRange{First: r.First * perPod, Last: (r.Last+1)*perPod - 1})
-	}
-	slices.SortFunc(out, func(a, b items.IndexRange) int { return a.First - b.First })
-	merged := out[:0]
-	for _, r := range out {
-		if n := len(merged); n > 0 && r.First <= merged[n-1].Last+1 {
-			merged[n-1].Last = max(merged[n-1].Last, r.Last)
-			continue
-		}
-		merged = append(merged, r)
-	}
-	return merged
-}
-
-// inRanges reports whether i is in one of rs, which are sorted and apart.
-func inRanges(rs []items.IndexRange, i int) bool {
-	j, _ := slices.BinarySearchFunc(rs, i+1, func(r items.IndexRange, target int) int { return r.First - target })
-	return j > 0 && rs[j-1].Last >= i
 }

@@ -11,18 +11,25 @@ import (
 	"github.com/jobwq/jobwq/internal/kustree"
 )
 
-const renderDoc = `Print the final YAML for one broker variant of a WorkQueue spec.
+const renderDoc = `Print the final YAML for one variant of a WorkQueue spec.
 
 The kustomize tree that build would write is built in memory with
 sigs.k8s.io/kustomize/api; the output is byte-for-byte what
 'kubectl kustomize DIR/overlays/VARIANT' prints for that tree.
 
+The default variant is statefulset, whose broker keeps the queue on a
+volume (external for a spec with spec.broker.external); see jobwq build
+--help for them all. The broker's credentials come from a Secret that
+jobwq never writes: create it before applying (jobwq build prints how), or
+render indexed, which needs no broker.
+
 Examples:
-  jobwq render examples/fruits
-  jobwq render examples/fruits --variant statefulset | kubectl apply -f -`
+  jobwq render examples/fruits | kubectl apply -f -
+  jobwq render examples/fruits --variant indexed | kubectl apply -f -`
 
 func newRenderCmd() *cobra.Command {
 	var variant string
+	var sf specFlags
 	cmd := &cobra.Command{
 		Use:   "render SPEC [--variant VARIANT]",
 		Short: "Print the final YAML for one broker variant",
@@ -32,13 +39,13 @@ func newRenderCmd() *cobra.Command {
 			if !slices.Contains(generate.Variants, variant) {
 				return fmt.Errorf("unknown variant %q: want one of %s", variant, strings.Join(generate.Variants, ", "))
 			}
-			r, err := generate.File(args[0])
+			r, err := sf.render(cmd, args[0])
 			if err != nil {
 				return specError(cmd.ErrOrStderr(), err)
 			}
 			of := generate.VariantsOf(r.Spec)
-			if !cmd.Flags().Changed("variant") && !slices.Contains(of, variant) {
-				variant = of[0] // a spec with an external broker
+			if !cmd.Flags().Changed("variant") {
+				variant = safeVariant(r.Spec)
 			}
 			if !slices.Contains(of, variant) {
 				return fmt.Errorf("%s has no variant %q: its build has %s", args[0], variant, strings.Join(of, ", "))
@@ -51,7 +58,8 @@ func newRenderCmd() *cobra.Command {
 			return err
 		},
 	}
-	cmd.Flags().StringVar(&variant, "variant", "deployment", "broker variant: "+strings.Join(generate.Variants, ", ")+" (a spec with an external broker: external by default)")
+	cmd.Flags().StringVar(&variant, "variant", "statefulset", "variant: "+strings.Join(generate.Variants, ", ")+" (a spec with an external broker: external by default)")
+	sf.register(cmd)
 	_ = cmd.RegisterFlagCompletionFunc("variant", cobra.FixedCompletions(generate.Variants, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
 }

@@ -64,6 +64,9 @@ Exit codes: 0 ok, 1 findings (invalid spec, policy violation, drift),
 		newImageCmd(),
 	)
 	// The commands of the pods, which the runner binary has too.
-	root.AddCommand(podcli.Commands(podcli.Options{QueueOf: queueOf})...)
+	root.AddCommand(podcli.Commands(podcli.Options{
+		QueueOf:   queueOf,
+		SpecFlags: func(cmd *cobra.Command) { new(specFlags).register(cmd) },
+	})...)
 	return root
 }

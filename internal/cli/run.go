@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -14,7 +15,6 @@ import (
 	"github.com/jobwq/jobwq/internal/itemcmd"
 	"github.com/jobwq/jobwq/internal/localrun"
 	"github.com/jobwq/jobwq/internal/podcli"
-	"github.com/jobwq/jobwq/internal/workqueue"
 )
 
 const runDoc = `Run a whole WorkQueue on this machine against a local broker.
@@ -53,6 +53,7 @@ func newRunCmd() *cobra.Command {
 		reset   bool
 		queue   string
 		variant string
+		sf      specFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "run --local SPEC",
@@ -66,7 +67,7 @@ func newRunCmd() *cobra.Command {
 			if variant != "queue" && variant != "indexed" {
 				return fmt.Errorf("--variant %q: want queue or indexed", variant)
 			}
-			w, err := workqueue.Load(args[0])
+			w, err := sf.load(cmd, args[0])
 			if err != nil {
 				return specError(cmd.ErrOrStderr(), err)
 			}
@@ -119,12 +120,22 @@ func newRunCmd() *cobra.Command {
 			if err := localrun.Seed(cmd.Context(), seedJob, opts); err != nil {
 				return runFailure(err, " (--reset starts over)")
 			}
+			// A finished run re-run: one look at the ledger, rather than
+			// parallelism workers each reading it to find the same.
+			queue := workJob.Annotations[generate.QueueAnnotation]
+			if st, err := queueStatus(cmd.Context(), cfg, queue); err != nil {
+				return err
+			} else if st.Complete() {
+				logf("the run is complete already: all %d items of %s are done; no worker started (--reset starts over)", st.Total, queue)
+				return nil
+			}
 			sum, err := localrun.Work(cmd.Context(), workJob, opts)
 			logf("%d of %d items succeeded, %d failed attempts, in %v", sum.Succeeded, r.Items.Count, sum.Failed, time.Since(start).Round(time.Millisecond))
 			return runFailure(err, "")
 		},
 	}
 	bf.Register(cmd)
+	sf.register(cmd)
 	cmd.Flags().BoolVar(&local, "local", false, "run on this machine (required)")
 	cmd.Flags().BoolVar(&reset, "reset", false, "delete the run's queue and its companions first")
 	cmd.Flags().StringVar(&queue, "queue", "", "queue to run in, instead of the spec's")
@@ -187,6 +198,20 @@ func runFailure(err error, hint string) error {
 		return exitWithErr(f.Code, fmt.Errorf("%w%s", err, hint))
 	}
 	return err
+}
+
+// queueStatus is a queue's status, as jobwq status shows it.
+func queueStatus(ctx context.Context, cfg broker.Config, queue string) (broker.QueueStatus, error) {
+	conn, err := cfg.Dial()
+	if err != nil {
+		return broker.QueueStatus{}, exitWithErr(exitcode.Broker, err)
+	}
+	defer broker.CloseConn(conn)
+	st, err := broker.Status(ctx, conn, queue)
+	if err != nil {
+		return st, exitWithErr(exitcode.Broker, err)
+	}
+	return st, nil
 }
 
 // resetQueue deletes a queue and its companions.

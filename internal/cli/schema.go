@@ -14,17 +14,27 @@ the YAML language server, for example:
 
   # yaml-language-server: $schema=workqueue.schema.json
 
+--without-items prints the schema of a spec whose items come from the
+--items flag (jobwq vet, build, render SPEC --items FILE), which may leave
+out both items and itemsFile.
+
 Examples:
-  jobwq schema > workqueue.schema.json`
+  jobwq schema > workqueue.schema.json
+  jobwq schema --without-items > workqueue-without-items.schema.json`
 
 func newSchemaCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "schema",
+	var withoutItems bool
+	cmd := &cobra.Command{
+		Use:   "schema [--without-items]",
 		Short: "Print the JSON Schema of the WorkQueue spec",
 		Long:  schemaDoc,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			b, err := workqueue.JSONSchema()
+			export := workqueue.JSONSchema
+			if withoutItems {
+				export = workqueue.JSONSchemaWithoutItems
+			}
+			b, err := export()
 			if err != nil {
 				return err
 			}
@@ -32,4 +42,6 @@ func newSchemaCmd() *cobra.Command {
 			return err
 		},
 	}
+	cmd.Flags().BoolVar(&withoutItems, "without-items", false, "the schema of a spec whose items come from --items: items and itemsFile may be left out")
+	return cmd
 }

@@ -19,6 +19,11 @@ input (its itemsFile is relative to the working directory). Every problem is rep
 file:line:column: field.path: what was expected. The items, inline or from
 itemsFile, are checked too.
 
+With --items FILE the items of every SPEC come from FILE instead of its
+items or itemsFile, which the spec may then leave out (as build, render,
+items, run, status and retry take them); FILE gets itemsFile's checks.
+jobwq schema --without-items is the editors' schema for such a spec.
+
 Items that occur more than once are legal but usually a mistake: each is
 a warning naming both lines (exit status 0); --strict makes warnings errors.
 
@@ -28,10 +33,12 @@ warnings, with --strict), and 2 when a spec cannot be read.
 Examples:
   jobwq vet examples/fruits
   jobwq vet specs/*.yaml
+  jobwq vet spec.yaml --items generated/items.txt
   generate-spec | jobwq vet -`
 
 func newVetCmd() *cobra.Command {
 	var strict bool
+	var sf specFlags
 	cmd := &cobra.Command{
 		Use:   "vet SPEC...",
 		Short: "Validate WorkQueue specs",
@@ -40,7 +47,7 @@ func newVetCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			code := exitcode.OK
 			for i, path := range args {
-				wq, n, warnings, err := loadSpecFrom(cmd.Context(), path, cmd.InOrStdin())
+				wq, n, warnings, err := loadSpecFrom(cmd.Context(), path, workqueue.Options{Items: sf.items, Stdin: cmd.InOrStdin()})
 				if len(warnings) > 0 {
 					fmt.Fprintln(cmd.ErrOrStderr(), capWarnings(warnings))
 					if strict {
@@ -75,6 +82,7 @@ func newVetCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&strict, "strict", false, "treat warnings (duplicate items) as errors: exit 1")
+	sf.register(cmd)
 	return cmd
 }
 

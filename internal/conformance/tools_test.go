@@ -20,7 +20,7 @@ import (
 // The tools below judge what jobwq renders in-process, without the API
 // server: kubectl's kustomize, kube-score and jobwq's own policy.
 
-var renderSpecs = []string{"../../examples/fruits", "../render/testdata/full/workqueue.yaml", "../render/testdata/pods/workqueue.yaml", "../render/testdata/external/workqueue.yaml"}
+var renderSpecs = []string{"../../examples/fruits", "../generate/testdata/full/workqueue.yaml", "../generate/testdata/pods/workqueue.yaml", "../generate/testdata/external/workqueue.yaml"}
 
 func renderSpec(t testing.TB, path string) *generate.Rendered {
 	t.Helper()
@@ -74,7 +74,7 @@ func TestBuildMatchesKubectl(t *testing.T) {
 // TestOverlaysCarryNamespaceAndLabels: the spec's namespace and labels reach
 // every object of every variant, the overlay's broker workload included.
 func TestOverlaysCarryNamespaceAndLabels(t *testing.T) {
-	r := renderSpec(t, "../render/testdata/full/workqueue.yaml")
+	r := renderSpec(t, "../generate/testdata/full/workqueue.yaml")
 	files := r.Files
 	for _, v := range generate.VariantsOf(r.Spec) {
 		out, err := kustree.Build(files, "overlays/"+v)

@@ -206,7 +206,7 @@ func newInput(w *workqueue.WorkQueue, set *items.Set) (*input, error) {
 	in.Worker.Image = wk.Image
 	in.Worker.Command = wk.Command
 	in.Worker.Parallelism = wk.Parallelism
-	in.Worker.ItemsPerPod = max(wk.ItemsPerPod, 1)
+	in.Worker.ItemsPerPod = wk.ItemsPerPod
 	in.Worker.Completions = Completions(set.Count, in.Worker.ItemsPerPod)
 	in.Worker.BackoffLimitPerIndex = wk.BackoffLimitPerIndex
 	in.Worker.MaxFailedIndexes = wk.MaxFailedIndexes

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -93,4 +95,30 @@ func readInterp(p *elf.Prog) (string, error) {
 		return "", err
 	}
 	return strings.TrimRight(string(buf), "\x00"), nil
+}
+
+// runnerPrefix starts the name a release gives each runner binary in its
+// archives, beside jobwq: jobwq-runner-linux-amd64, jobwq-runner-linux-arm64.
+const runnerPrefix = "jobwq-runner-linux-"
+
+// RunnerName is the file name of the runner binary for platform p in a
+// release's archives.
+func RunnerName(p v1.Platform) string {
+	name := runnerPrefix + p.Architecture
+	if p.Variant != "" {
+		name += "-" + p.Variant
+	}
+	return name
+}
+
+// Runners lists the runner binaries in dir named as a release names them
+// (RunnerName), sorted: what a release archive unpacked holds beside
+// jobwq.
+func Runners(dir string) ([]string, error) {
+	found, err := filepath.Glob(filepath.Join(dir, runnerPrefix+"*"))
+	if err != nil {
+		return nil, err
+	}
+	slices.Sort(found)
+	return found, nil
 }

@@ -107,6 +107,7 @@ func buildImage(b Binary) (v1.Image, error) {
 	labels := map[string]string{
 		"org.opencontainers.image.title":       "jobwq",
 		"org.opencontainers.image.description": "jobwq runner: the work-queue seeder and worker (jobwq seed, jobwq work, jobwq install)",
+		"org.opencontainers.image.licenses":    "Apache-2.0",
 	}
 	if b.Module != "" {
 		// The Go module path is where the source lives (github.com/...).

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -16,16 +15,12 @@ import (
 )
 
 // LayoutTag is the name the image index carries in an OCI layout's
-// index.json (org.opencontainers.image.ref.name): skopeo addresses it as
-// oci:DIR:latest, umoci as DIR:latest.
+// index.json (org.opencontainers.image.ref.name). It is the layout's only
+// entry, so skopeo reads the layout by its directory alone (oci:DIR, and
+// oci:DIR:latest) and umoci by DIR:latest. umoci (0.4) cannot pick a
+// platform out of an index: a layout of one platform (--platform) is what
+// it unpacks.
 const LayoutTag = "latest"
-
-// PlatformTag is the name each platform's image also carries in index.json,
-// such as linux-arm64: umoci (0.4) refuses a tag that leads to more than one
-// image, so a multi-arch layout names each platform's image too.
-func PlatformTag(p v1.Platform) string {
-	return strings.ReplaceAll(p.String(), "/", "-")
-}
 
 // WriteLayout writes idx as an OCI image layout at dir. The layout is built
 // beside dir and renamed into place, so dir never holds half an image. An
@@ -61,27 +56,7 @@ func writeLayout(dir string, idx v1.ImageIndex) error {
 	if err != nil {
 		return err
 	}
-	if err := p.AppendIndex(idx, layout.WithAnnotations(map[string]string{refName: LayoutTag})); err != nil {
-		return err
-	}
-	im, err := idx.IndexManifest()
-	if err != nil {
-		return err
-	}
-	if len(im.Manifests) < 2 {
-		return nil
-	}
-	// The blobs are written; only index.json gains entries.
-	for _, desc := range im.Manifests {
-		if desc.Platform == nil {
-			continue
-		}
-		desc.Annotations = map[string]string{refName: PlatformTag(*desc.Platform)}
-		if err := p.AppendDescriptor(desc); err != nil {
-			return err
-		}
-	}
-	return nil
+	return p.AppendIndex(idx, layout.WithAnnotations(map[string]string{refName: LayoutTag}))
 }
 
 const refName = "org.opencontainers.image.ref.name"

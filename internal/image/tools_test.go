@@ -11,8 +11,10 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -22,7 +24,10 @@ import (
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"sigs.k8s.io/yaml"
 
 	"github.com/jobwq/jobwq/internal/image"
 )
@@ -183,7 +188,8 @@ func TestLayoutReadByOtherTools(t *testing.T) {
 		Os           string
 		Layers       []string
 	}
-	if err := json.Unmarshal(run(t, dir, skopeo, "inspect", "oci:oci:"+image.LayoutTag), &inspected); err != nil {
+	// Plain references: the layout's one entry, by its directory alone.
+	if err := json.Unmarshal(run(t, dir, skopeo, "inspect", "oci:oci"), &inspected); err != nil {
 		t.Fatal(err)
 	}
 	if inspected.Digest != digest || inspected.Architecture != runtime.GOARCH || inspected.Os != "linux" || len(inspected.Layers) != 1 {
@@ -195,7 +201,7 @@ func TestLayoutReadByOtherTools(t *testing.T) {
 			Entrypoint []string
 		} `json:"config"`
 	}
-	if err := json.Unmarshal(run(t, dir, skopeo, "inspect", "--config", "oci:oci:"+image.LayoutTag), &config); err != nil {
+	if err := json.Unmarshal(run(t, dir, skopeo, "inspect", "--config", "oci:oci"), &config); err != nil {
 		t.Fatal(err)
 	}
 	if config.Config.User != "10001:10001" || !cmp.Equal(config.Config.Entrypoint, []string{"/jobwq"}) {
@@ -206,7 +212,7 @@ func TestLayoutReadByOtherTools(t *testing.T) {
 
 	// A multi-arch layout: this platform's jobwq beside a small program for
 	// another one (a second 48 MB cross build would only cost time). skopeo
-	// picks this platform from the index; umoci is given its platform tag.
+	// picks this platform from the index, given the directory alone.
 	other := "arm64"
 	if runtime.GOARCH == "arm64" {
 		other = "amd64"
@@ -225,20 +231,142 @@ func TestLayoutReadByOtherTools(t *testing.T) {
 	var raw struct {
 		Manifests []struct{ Platform struct{ Architecture string } }
 	}
-	if err := json.Unmarshal(run(t, dir, skopeo, "inspect", "--raw", "oci:multi:"+image.LayoutTag), &raw); err != nil {
+	if err := json.Unmarshal(run(t, dir, skopeo, "inspect", "--raw", "oci:multi"), &raw); err != nil {
 		t.Fatal(err)
 	}
 	if len(raw.Manifests) != 2 {
 		t.Errorf("skopeo inspect --raw: %d manifests in the index, want 2", len(raw.Manifests))
 	}
 	inspected.Architecture = ""
-	if err := json.Unmarshal(run(t, dir, skopeo, "inspect", "oci:multi:"+image.LayoutTag), &inspected); err != nil {
+	if err := json.Unmarshal(run(t, dir, skopeo, "inspect", "oci:multi"), &inspected); err != nil {
 		t.Fatal(err)
 	}
 	if inspected.Architecture != runtime.GOARCH {
 		t.Errorf("skopeo inspect of the multi-arch layout chose %s, want %s", inspected.Architecture, runtime.GOARCH)
 	}
-	unpackAndRun(t, umoci, dir, "multi:"+image.PlatformTag(self.Platform), "bundle-multi", wantVersion)
+	var index struct {
+		Manifests []struct{ Annotations map[string]string }
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "multi", "index.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &index); err != nil {
+		t.Fatal(err)
+	}
+	if len(index.Manifests) != 1 || index.Manifests[0].Annotations["org.opencontainers.image.ref.name"] != image.LayoutTag {
+		t.Errorf("index.json holds %+v, want one entry, tagged %s", index.Manifests, image.LayoutTag)
+	}
+}
+
+// TestReleaseArchiveImage unpacks what a release archive holds (jobwq and
+// the runners for linux/amd64 and linux/arm64, named as .goreleaser.yaml
+// names them) on a machine with cgo, where jobwq itself is a dynamic build
+// that cannot go in the image: jobwq image takes the runners beside it, no
+// --binary needed, and skopeo and umoci read what it writes by plain
+// references.
+func TestReleaseArchiveImage(t *testing.T) {
+	skopeo := needTool(t, "skopeo")
+	umoci := needTool(t, "umoci")
+	modRoot := strings.TrimSpace(string(run(t, ".", "go", "list", "-m", "-f", "{{.Dir}}")))
+	runners := releaseRunners(t, filepath.Join(modRoot, ".goreleaser.yaml"))
+
+	archive := t.TempDir()
+	jobwq := filepath.Join(archive, "jobwq")
+	cmd := exec.Command("go", "build", "-o", jobwq, filepath.Join(modRoot, "cmd", "jobwq"))
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=1")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build with cgo: %v\n%s", err, b)
+	}
+	if _, err := image.Inspect(jobwq); !errors.Is(err, image.ErrNotStatic) {
+		t.Fatalf("jobwq built with cgo: %v, want a dynamic binary (is there a C compiler?)", err)
+	}
+	const version = "v0.0.0-archivetest"
+	for _, arch := range []string{"amd64", "arm64"} {
+		name, ok := runners[arch]
+		if !ok {
+			t.Fatalf(".goreleaser.yaml puts no runner for linux/%s in the archives", arch)
+		}
+		if want := image.RunnerName(v1.Platform{OS: "linux", Architecture: arch}); name != want {
+			t.Fatalf(".goreleaser.yaml names the linux/%s runner %s, jobwq image looks for %s", arch, name, want)
+		}
+		goBuild(t, filepath.Join(archive, name), filepath.Join(modRoot, "cmd", "jobwq-runner"), "linux", arch,
+			"-X github.com/jobwq/jobwq/internal/version.release="+version)
+	}
+
+	dir := t.TempDir()
+	run(t, dir, jobwq, "image", "--oci-layout", "both")
+	var raw struct {
+		Manifests []struct{ Platform struct{ Architecture string } }
+	}
+	if err := json.Unmarshal(run(t, dir, skopeo, "inspect", "--raw", "oci:both"), &raw); err != nil {
+		t.Fatal(err)
+	}
+	var archs []string
+	for _, m := range raw.Manifests {
+		archs = append(archs, m.Platform.Architecture)
+	}
+	if diff := cmp.Diff([]string{"amd64", "arm64"}, archs); diff != "" {
+		t.Errorf("the image's platforms (-want +got):\n%s", diff)
+	}
+	// umoci unpacks one platform: this machine's, its runner reports the
+	// release's version.
+	run(t, dir, jobwq, "image", "--platform", "linux/"+runtime.GOARCH, "--oci-layout", "one")
+	wantVersion := string(run(t, dir, filepath.Join(archive, runners[runtime.GOARCH]), "version"))
+	if !strings.HasPrefix(wantVersion, "jobwq "+version+" ") {
+		t.Fatalf("the runner's version: %q, want %s", wantVersion, version)
+	}
+	unpackAndRun(t, umoci, dir, "one:"+image.LayoutTag, "bundle", wantVersion)
+}
+
+// releaseRunners reads the runner binaries a release's archives hold, by
+// architecture, from the goreleaser configuration: the jobwq-runner
+// build's binary name for linux, which the archives must list.
+func releaseRunners(t *testing.T, config string) map[string]string {
+	t.Helper()
+	b, err := os.ReadFile(config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg struct {
+		Builds []struct {
+			ID     string
+			Binary string
+			Goos   []string
+			Goarch []string
+		}
+		Archives []struct {
+			Files []json.RawMessage
+		}
+	}
+	if err := yaml.Unmarshal(b, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	var files []string
+	for _, a := range cfg.Archives {
+		for _, f := range a.Files {
+			var name string
+			var entry struct{ Src string }
+			if json.Unmarshal(f, &name) != nil && json.Unmarshal(f, &entry) == nil {
+				name = entry.Src
+			}
+			files = append(files, name)
+		}
+	}
+	out := map[string]string{}
+	for _, bd := range cfg.Builds {
+		if bd.ID != "jobwq-runner" {
+			continue
+		}
+		for _, arch := range bd.Goarch {
+			name := strings.NewReplacer("{{ .Os }}", "linux", "{{ .Arch }}", arch).Replace(bd.Binary)
+			if !slices.ContainsFunc(files, func(f string) bool { return path.Base(f) == name }) {
+				t.Errorf("the archives of .goreleaser.yaml do not hold %s (files: %v)", name, files)
+			}
+			out[arch] = name
+		}
+	}
+	return out
 }
 
 // unpackAndRun unpacks ref with umoci into dir/bundle, checks the runtime
@@ -269,5 +397,27 @@ func unpackAndRun(t *testing.T, umoci, dir, ref, bundle, wantVersion string) {
 	got := string(run(t, dir, filepath.Join(dir, bundle, "rootfs", "jobwq"), "version"))
 	if diff := cmp.Diff(wantVersion, got); diff != "" {
 		t.Errorf("umoci unpack %s: version of the unpacked binary (-want +got):\n%s", ref, diff)
+	}
+}
+
+// TestReleaseWritesItsRunnerImage: a release build's Jobs run the runner
+// image of that release (a development build's, the fixed one the
+// committed build holds: TestCommittedBuildIsCurrent).
+func TestReleaseWritesItsRunnerImage(t *testing.T) {
+	jobwq := jobwqBinary(t)
+	dir := t.TempDir()
+	spec := "apiVersion: jobwq.dev/v1alpha1\nkind: WorkQueue\nmetadata: {name: rel}\nspec:\n  items: [a]\n  worker: {image: \"w:1\", command: [cat]}\n"
+	if err := os.WriteFile(filepath.Join(dir, "workqueue.yaml"), []byte(spec), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	const want = "image: ghcr.io/jobwq/jobwq:v0.0.0-imagetest"
+	for _, variant := range []string{"statefulset", "indexed"} {
+		out := string(run(t, dir, jobwq, "render", ".", "--variant", variant))
+		if !strings.Contains(out, want) || strings.Contains(out, "ghcr.io/jobwq/jobwq:v0.1.0") {
+			t.Errorf("jobwq render --variant %s of a release build: want its own runner image (%s):\n%s", variant, want, out)
+		}
+	}
+	if schema := string(run(t, dir, jobwq, "schema")); !strings.Contains(schema, `"default": "ghcr.io/jobwq/jobwq:v0.0.0-imagetest"`) {
+		t.Error("jobwq schema of a release build does not give its own runner image as the default")
 	}
 }

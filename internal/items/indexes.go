@@ -2,6 +2,7 @@ package items
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -53,4 +54,37 @@ func parseIndex(s string) (int, error) {
 		return 0, fmt.Errorf("index %s is out of range", s)
 	}
 	return n, nil
+}
+
+// OfIndex is the items of one completion index: a pod of an Indexed Job
+// (or of a queue run) holds perPod items, the last one maybe fewer.
+func OfIndex(index, perPod int) IndexRange {
+	return IndexRange{First: index * perPod, Last: (index+1)*perPod - 1}
+}
+
+// OfIndexes is OfIndex for lists of completion indexes, as ParseIndexes
+// reads them: the item ranges, sorted and merged where they overlap or
+// touch.
+func OfIndexes(rs []IndexRange, perPod int) []IndexRange {
+	out := make([]IndexRange, 0, len(rs))
+	for _, r := range rs {
+		out = append(out, IndexRange{First: OfIndex(r.First, perPod).First, Last: OfIndex(r.Last, perPod).Last})
+	}
+	slices.SortFunc(out, func(a, b IndexRange) int { return a.First - b.First })
+	merged := out[:0]
+	for _, r := range out {
+		if n := len(merged); n > 0 && r.First <= merged[n-1].Last+1 {
+			merged[n-1].Last = max(merged[n-1].Last, r.Last)
+			continue
+		}
+		merged = append(merged, r)
+	}
+	return merged
+}
+
+// InRanges reports whether i is in one of rs, which are sorted and apart
+// (as OfIndexes returns them).
+func InRanges(rs []IndexRange, i int) bool {
+	j, _ := slices.BinarySearchFunc(rs, i+1, func(r IndexRange, target int) int { return r.First - target })
+	return j > 0 && rs[j-1].Last >= i
 }

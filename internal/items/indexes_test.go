@@ -37,6 +37,34 @@ func TestParseIndexes(t *testing.T) {
 	}
 }
 
+func TestOfIndexes(t *testing.T) {
+	for _, tt := range []struct {
+		in     []IndexRange
+		perPod int
+		want   []IndexRange
+	}{
+		{in: []IndexRange{{0, 0}}, perPod: 1, want: []IndexRange{{0, 0}}},
+		{in: []IndexRange{{3, 3}}, perPod: 10, want: []IndexRange{{30, 39}}},
+		{in: []IndexRange{{1, 2}, {0, 0}}, perPod: 2, want: []IndexRange{{0, 5}}},
+		{in: []IndexRange{{4, 4}, {1, 2}, {2, 3}}, perPod: 3, want: []IndexRange{{3, 14}}},
+		{in: []IndexRange{{5, 5}, {1, 1}}, perPod: 2, want: []IndexRange{{2, 3}, {10, 11}}},
+	} {
+		got := OfIndexes(tt.in, tt.perPod)
+		if !slices.Equal(got, tt.want) {
+			t.Errorf("OfIndexes(%v, %d) = %v, want %v", tt.in, tt.perPod, got, tt.want)
+		}
+		for i := 0; i <= 40; i++ {
+			in := slices.ContainsFunc(tt.want, func(r IndexRange) bool { return r.First <= i && i <= r.Last })
+			if InRanges(got, i) != in {
+				t.Errorf("InRanges(%v, %d) = %v, want %v", got, i, !in, in)
+			}
+		}
+	}
+	if got := OfIndex(7, 4); got != (IndexRange{28, 31}) {
+		t.Errorf("OfIndex(7, 4) = %v, want {28 31}", got)
+	}
+}
+
 // FuzzParseIndexes: no panic; what parses is ordered within each range,
 // and printing it back in Kubernetes' form parses to the same.
 func FuzzParseIndexes(f *testing.F) {

@@ -22,6 +22,7 @@ import (
 	"hash"
 	"io"
 	"iter"
+	"os"
 	"strings"
 	"unicode/utf8"
 
@@ -117,27 +118,53 @@ func Read(r io.Reader, name string) Seq {
 }
 
 func read(r io.Reader, name string, yield func(string, error) bool) {
+	scan(r, name, func(item string, err error) bool { return yield(item, err) && err == nil })
+}
+
+// scan reads one item per line from r, giving each item, or the problem
+// of its line, to each until each returns false or the input ends. A
+// problem that ends reading for good (the size cap, a failed read) is
+// given last.
+func scan(r io.Reader, name string, each func(string, error) bool) {
 	br := bufio.NewReaderSize(r, 64<<10)
-	n, total := 0, 0
+	total := 0
 	for line := 1; ; line++ {
 		s, err := br.ReadSlice('\n')
 		if total += len(s); total > MaxTotalBytes {
-			yield("", position.Errorf(position.Position{File: name, Line: line, Column: 1}, "",
+			each("", position.Errorf(position.Position{File: name, Line: line, Column: 1}, "",
 				"the items pass %d MiB here: a run's items are stored in the cluster as ConfigMaps; split the work into several runs", MaxTotalBytes>>20))
 			return
 		}
 		if errors.Is(err, bufio.ErrBufferFull) {
-			yield("", position.Errorf(position.Position{File: name, Line: line, Column: 1}, "",
-				"item is longer than %d bytes", MaxBytes))
-			return
+			if !each("", position.Errorf(position.Position{File: name, Line: line, Column: 1}, "",
+				"item is longer than %d bytes", MaxBytes)) {
+				return
+			}
+			// The rest of the long line, to go on at the next.
+			for errors.Is(err, bufio.ErrBufferFull) {
+				s, err = br.ReadSlice('\n')
+				if total += len(s); total > MaxTotalBytes {
+					each("", position.Errorf(position.Position{File: name, Line: line, Column: 1}, "",
+						"the items pass %d MiB here: a run's items are stored in the cluster as ConfigMaps; split the work into several runs", MaxTotalBytes>>20))
+					return
+				}
+			}
+			if err == io.EOF {
+				return
+			}
+			if err != nil {
+				each("", fmt.Errorf("read %s: %w", name, err))
+				return
+			}
+			continue
 		}
 		if err != nil && err != io.EOF {
-			yield("", fmt.Errorf("read %s: %w", name, err))
+			each("", fmt.Errorf("read %s: %w", name, err))
 			return
 		}
 		if len(s) == 0 && err == io.EOF {
-			if n == 0 {
-				yield("", position.Errorf(position.Position{File: name}, "", "no items: the file is empty"))
+			if line == 1 {
+				each("", position.Errorf(position.Position{File: name}, "", "no items: the file is empty"))
 			}
 			return
 		}
@@ -146,14 +173,55 @@ func read(r io.Reader, name string, yield func(string, error) bool) {
 			if item == "" {
 				msg = "empty item (blank line): every line must hold one item"
 			}
-			yield("", position.Errorf(position.Position{File: name, Line: line, Column: at + 1}, "", "%s", msg))
-			return
+			if !each("", position.Errorf(position.Position{File: name, Line: line, Column: at + 1}, "", "%s", msg)) || err == io.EOF {
+				return
+			}
+			continue
 		}
-		n++
-		if !yield(item, nil) || err == io.EOF {
+		if !each(item, nil) || err == io.EOF {
 			return
 		}
 	}
+}
+
+// Problems reads every line of the items file at path and returns the
+// problems of its bad lines: the first most of them, then one more
+// saying how many were left out. A file that cannot be read is an error.
+func Problems(path string, most int) (position.Errors, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("read items: %w", err)
+	}
+	defer f.Close()
+	var found position.Errors
+	more := 0
+	var next position.Position // the first bad line not listed
+	var failed error
+	scan(f, position.Display(path), func(_ string, err error) bool {
+		var pe *position.Error
+		switch {
+		case err == nil:
+		case !errors.As(err, &pe):
+			failed = err
+			return false
+		case len(found) < most:
+			found = append(found, pe)
+		default:
+			if more == 0 {
+				next = pe.Pos
+			}
+			more++
+		}
+		return true
+	})
+	if failed != nil {
+		return nil, failed
+	}
+	if more > 0 {
+		found = append(found, &position.Error{Pos: next,
+			Msg: fmt.Sprintf("and %d more bad lines from here (at most %d are listed)", more, most)})
+	}
+	return found, nil
 }
 
 // A Digest identifies an item set: sha256 over every item followed by a

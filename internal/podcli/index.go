@@ -26,13 +26,13 @@ func indexedWork(ctx context.Context, dir string, perPod int, argv []string, run
 	if err != nil || index < 0 {
 		return fmt.Errorf("--index: $%s is %q, not a completion index (is this an Indexed Job's pod?)", IndexEnv, raw)
 	}
-	from := index * perPod
-	batch, err := items.Range(dir, from, from+perPod)
+	r := items.OfIndex(index, perPod)
+	batch, err := items.Range(dir, r.First, r.Last+1)
 	if err != nil {
 		return err
 	}
 	if len(batch) == 0 {
-		return fmt.Errorf("index %d has no items: the set ends before item %d (completions and itemsPerPod do not match the items)", index, from)
+		return fmt.Errorf("index %d has no items: the set ends before item %d (completions and itemsPerPod do not match the items)", index, r.First)
 	}
 	run.Argv, run.Stdout, run.Stderr = argv, stdout, stderr
 	for i, it := range batch {

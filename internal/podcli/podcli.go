@@ -26,8 +26,12 @@ import (
 // Options tie the runner's commands to the CLI that carries them.
 type Options struct {
 	// QueueOf names the queue of a spec, for status and retry given a SPEC
-	// rather than --queue. The runner binary reads no specs: nil there.
-	QueueOf func(spec string) (broker.Queue, error)
+	// rather than --queue; cmd is the command, with the flags SpecFlags
+	// registered. The runner binary reads no specs: nil there.
+	QueueOf func(cmd *cobra.Command, spec string) (broker.Queue, error)
+	// SpecFlags registers the flags of a command that reads a spec (the
+	// CLI's --items) on status and retry; nil: none.
+	SpecFlags func(cmd *cobra.Command)
 }
 
 // Commands are the runner's subcommands.

@@ -25,7 +25,8 @@ complete exit at once).
 
 ` + inClusterDoc + `
 
-Exit status: 0 moved (or nothing to move), 2 usage error, 4 broker error.
+Exit status: 0 moved (or nothing to move), 1 the spec is invalid, 2 usage
+error, 4 broker error.
 
 Examples:
   jobwq retry examples/fruits
@@ -42,7 +43,7 @@ func newRetryCmd(ro Options) *cobra.Command {
 		Long:  retryDoc,
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			q, err := queueFor(ro, args, queue, cmd.Flags().Changed("queue"))
+			q, err := queueFor(cmd, ro, args, queue)
 			if err != nil {
 				return err
 			}
@@ -65,6 +66,9 @@ func newRetryCmd(ro Options) *cobra.Command {
 		},
 	}
 	bf.Register(cmd)
+	if ro.SpecFlags != nil {
+		ro.SpecFlags(cmd)
+	}
 	cmd.Flags().StringVar(&queue, "queue", os.Getenv("QUEUE"), "queue whose dead items to retry (default $QUEUE, or the spec's)")
 	return cmd
 }

@@ -2,7 +2,6 @@ package podcli
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"text/tabwriter"
@@ -29,7 +28,8 @@ ready, held by workers right now (in flight) and dead-lettered, with the
 dead ones listed by content.
 
 The queue is the spec's (its spec.queue.name, or the one jobwq build
-derives for the run) or --queue. Nothing is changed. "done" counts the
+derives for the run), or --queue (with a SPEC: the queue a run --local
+SPEC --queue QUEUE used). Nothing is changed. "done" counts the
 distinct items in the run's ledger (QUEUE.done); "in flight" is what is
 neither done, ready nor dead.
 
@@ -37,8 +37,11 @@ neither done, ready nor dead.
 
 ` + inClusterDoc + `
 
+Exit status: 0 shown, 1 the spec is invalid, 2 usage error, 4 broker error.
+
 Examples:
   jobwq status examples/fruits
+  jobwq status examples/fruits-local --queue fruits-$USER
   jobwq status --queue job1 --json`
 
 func newStatusCmd(ro Options) *cobra.Command {
@@ -53,7 +56,7 @@ func newStatusCmd(ro Options) *cobra.Command {
 		Long:  statusDoc,
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			q, err := queueFor(ro, args, queue, cmd.Flags().Changed("queue"))
+			q, err := queueFor(cmd, ro, args, queue)
 			if err != nil {
 				return err
 			}
@@ -110,6 +113,9 @@ func newStatusCmd(ro Options) *cobra.Command {
 		},
 	}
 	bf.Register(cmd)
+	if ro.SpecFlags != nil {
+		ro.SpecFlags(cmd)
+	}
 	cmd.Flags().StringVar(&queue, "queue", os.Getenv("QUEUE"), "queue to inspect (default $QUEUE, or the spec's)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
@@ -125,19 +131,25 @@ func quoteItem(s string) string {
 }
 
 // queueFor is the queue a command works on: the spec's when one is given,
-// else the --queue flag's (or $QUEUE).
-func queueFor(ro Options, args []string, queue string, queueSet bool) (broker.Queue, error) {
+// else the --queue flag's (or $QUEUE). Both: the spec's queue settings,
+// under the name --queue gives, as run --local SPEC --queue Q uses it.
+func queueFor(cmd *cobra.Command, ro Options, args []string, queue string) (broker.Queue, error) {
+	queueSet := cmd.Flags().Changed("queue")
 	switch {
-	case len(args) == 1 && queueSet:
-		return broker.Queue{}, errors.New("give a SPEC or --queue, not both")
 	case len(args) == 1 && ro.QueueOf == nil:
 		return broker.Queue{}, fmt.Errorf("this jobwq reads no specs (it is the runner): use --queue, or the full jobwq for %s", args[0])
-	case len(args) == 1:
-		q, err := ro.QueueOf(args[0])
+	case len(args) == 1 && queueSet:
+		if err := broker.ValidateName(queue); err != nil {
+			return broker.Queue{}, exitcode.With(exitcode.Usage, fmt.Errorf("--queue: %w", err))
+		}
+		q, err := ro.QueueOf(cmd, args[0])
 		if err != nil {
 			return broker.Queue{}, err
 		}
+		q.Name = queue
 		return q, nil
+	case len(args) == 1:
+		return ro.QueueOf(cmd, args[0])
 	}
 	if err := broker.ValidateName(queue); err != nil {
 		return broker.Queue{}, exitcode.With(exitcode.Usage, fmt.Errorf("give a SPEC or --queue: %w", err))

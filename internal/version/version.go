@@ -14,6 +14,7 @@
 package version
 
 import (
+	"regexp"
 	"runtime"
 	"runtime/debug"
 	"strings"
@@ -25,6 +26,22 @@ var release string
 
 // Devel is the version of a build that carries no version at all.
 const Devel = "devel"
+
+// runnerRepository is where the runner image of a release is pushed,
+// set by release builds with -ldflags "-X
+// github.com/jobwq/jobwq/internal/version.runnerRepository=ghcr.io/OWNER/REPO"
+// (the repository the release is made from).
+var runnerRepository = "ghcr.io/jobwq/jobwq"
+
+// DevRunnerImage is the runner image a build that is no release writes
+// into the Jobs by default: always the same, so that a tree built and
+// committed by one development build is what any other builds (jobwq
+// build --check in CI).
+const DevRunnerImage = "ghcr.io/jobwq/jobwq:v0.1.0"
+
+// rePseudo matches the versions Go derives for untagged commits
+// (v0.0.0-20260102030405-0123456789ab), which name no image.
+var rePseudo = regexp.MustCompile(`\d{14}-[0-9a-f]{12}$`)
 
 // Info identifies one build of jobwq.
 type Info struct {
@@ -83,6 +100,16 @@ func fromBuildInfo(rel string, bi *debug.BuildInfo, goVersion, platform string) 
 		}
 	}
 	return info
+}
+
+// RunnerImage is the runner image this build writes into the Jobs by
+// default: a release's own (the image its release pushed, tagged with its
+// version), or DevRunnerImage for any other build.
+func (i Info) RunnerImage() string {
+	if i.Version == Devel || strings.Contains(i.Version, "+") || rePseudo.MatchString(i.Version) {
+		return DevRunnerImage
+	}
+	return runnerRepository + ":" + i.Version
 }
 
 // String is the one line `jobwq version` prints, for example

@@ -157,3 +157,22 @@ func TestGet(t *testing.T) {
 		t.Errorf("String() = %q: want jobwq <version> ..., never (devel)", s)
 	}
 }
+
+// TestRunnerImage: a release (by -X, or go install ...@version) writes its
+// own runner image; anything else writes DevRunnerImage, whatever the
+// commit, so a committed build stays what every development build builds.
+func TestRunnerImage(t *testing.T) {
+	for _, tt := range []struct{ version, want string }{
+		{"v0.2.0", "ghcr.io/jobwq/jobwq:v0.2.0"},
+		{"v0.3.0-rc.1", "ghcr.io/jobwq/jobwq:v0.3.0-rc.1"},
+		{"v0.2.1-next", "ghcr.io/jobwq/jobwq:v0.2.1-next"}, // a goreleaser snapshot
+		{Devel, DevRunnerImage},
+		{"v0.0.0-20260102030405-0123456789ab", DevRunnerImage},
+		{"v0.2.1-0.20260102030405-0123456789ab", DevRunnerImage},
+		{"v0.0.0-20260102030405-0123456789ab+dirty", DevRunnerImage},
+	} {
+		if got := (Info{Version: tt.version}).RunnerImage(); got != tt.want {
+			t.Errorf("RunnerImage of %s = %s, want %s", tt.version, got, tt.want)
+		}
+	}
+}

@@ -71,9 +71,9 @@ func moreProblems(p *parsed, schema cue.Value) position.Errors {
 	switch spec := findField(p.file.Decls, "spec"); {
 	case spec == nil:
 	case hasItems && file != nil:
-		errs = append(errs, position.Errorf(cuepos.Of(file.Label.Pos()), "spec", "set exactly one of items and itemsFile, not both"))
+		errs = append(errs, position.Errorf(cuepos.Of(file.Label.Pos()), "spec", "%s", msgBothItemSources))
 	case !hasItems && file == nil && p.format != formatCUE:
-		errs = append(errs, position.Errorf(cuepos.Of(spec.Label.Pos()), "spec", "set exactly one of items and itemsFile: the spec has no items"))
+		errs = append(errs, position.Errorf(cuepos.Of(spec.Label.Pos()), "spec", "%s", msgNoItemSource))
 	}
 	return errs
 }
@@ -86,7 +86,9 @@ func merge(errs, more position.Errors) position.Errors {
 		have[e.Path] = true
 	}
 	for _, e := range more {
-		if have[e.Path] || (e.Path == "spec" && hasPrefixMsg(errs, "set exactly one")) {
+		// Problems without a field (an items file's lines) are told each.
+		dup := e.Path != "" && have[e.Path] || slices.ContainsFunc(errs, func(x *position.Error) bool { return *x == *e })
+		if dup || (e.Path == "spec" && hasPrefixMsg(errs, "set exactly one")) {
 			continue
 		}
 		errs = append(errs, e)
@@ -167,8 +169,8 @@ func envDuplicates(p *parsed) position.Errors {
 	return errs
 }
 
-// itemsFileProblem is the first problem of the items file the spec names,
-// if it can be found from the syntax: a blank line, a bad item.
+// itemsFileProblem are the problems of the items file the spec names, if
+// it can be found from the syntax: its bad lines (MaxItemProblems of them).
 func itemsFileProblem(p *parsed) position.Errors {
 	f := findField(p.file.Decls, "spec", "itemsFile")
 	if f == nil || findField(p.file.Decls, "spec", "items") != nil {
@@ -186,20 +188,15 @@ func itemsFileProblem(p *parsed) position.Errors {
 	if err != nil {
 		return position.Errors{position.Errorf(cuepos.Of(f.Value.Pos()), "spec.itemsFile", "%v", err)}
 	}
-	for _, err := range items.File(path) {
-		var pe *position.Error
-		if errors.As(err, &pe) {
-			return position.Errors{pe}
-		}
-		if err != nil {
-			return nil
-		}
+	found, err := items.Problems(path, MaxItemProblems)
+	if err != nil {
+		return nil
 	}
-	return nil
+	return found
 }
 
-// alsoItems adds the items file's first problem to the cross-field
-// errors, which otherwise end the load before the items are read.
+// alsoItems adds the items file's problems to the cross-field errors,
+// which otherwise end the load before the items are read.
 func alsoItems(err error, p *parsed) error {
 	var es position.Errors
 	if !errors.As(err, &es) {

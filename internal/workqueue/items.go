@@ -1,9 +1,6 @@
 package workqueue
 
 import (
-	"context"
-	"fmt"
-	"os"
 	"slices"
 	"strings"
 
@@ -28,6 +25,20 @@ func (w *WorkQueue) Items() items.Seq {
 	}
 }
 
+// MaxItemProblems is how many bad lines of an items file ItemProblems
+// lists before it only counts the rest.
+const MaxItemProblems = 20
+
+// ItemProblems are the problems of every bad line of the spec's items file,
+// at most MaxItemProblems of them; Items stops at the first. Inline items
+// were all checked when the spec was loaded.
+func (w *WorkQueue) ItemProblems() (position.Errors, error) {
+	if w.Spec.ItemsFile == "" {
+		return nil, nil
+	}
+	return items.Problems(w.itemsPath, MaxItemProblems)
+}
+
 // ItemPos is where the i-th item was written: its line in itemsFile (one
 // item per line, blank lines refused), or its place in the inline list.
 func (w *WorkQueue) ItemPos(i int) position.Position {
@@ -40,54 +51,39 @@ func (w *WorkQueue) ItemPos(i int) position.Position {
 	return position.Position{File: position.Display(w.Path)}
 }
 
-// LoadWithItems loads the spec at path with its items read from file,
-// which may be anywhere (CI often generates items elsewhere), instead of
-// spec.items or spec.itemsFile, which the spec may then leave out. The
-// file gets itemsFile's checks: a regular file, one valid item per line.
-func LoadWithItems(ctx context.Context, path, file string) (*WorkQueue, error) {
-	fi, err := os.Stat(file)
-	if err != nil {
-		return nil, fmt.Errorf("read items: %w", err)
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("read items: %s is not a regular file", position.Display(file))
-	}
-	path, data, f, err := readSpec(path)
+// loadWithItems is load with the items read from file instead of
+// spec.items or spec.itemsFile (Options.Items).
+func loadWithItems(path string, data []byte, f format, file string) (*WorkQueue, error) {
+	p, err := parse(path, data, f)
 	if err != nil {
 		return nil, err
 	}
-	return bounded(ctx, path, func() (*WorkQueue, error) {
-		p, err := parse(path, data, f)
-		if err != nil {
-			return nil, err
+	// The schema sees a one-item stand-in, as for lifted items.
+	if spec := findField(p.file.Decls, "spec"); spec != nil {
+		if st, ok := spec.Value.(*ast.StructLit); ok {
+			st.Elts = slices.DeleteFunc(st.Elts, func(d ast.Decl) bool {
+				fd, ok := d.(*ast.Field)
+				if !ok {
+					return false
+				}
+				name, _, _ := ast.LabelName(fd.Label)
+				return name == "items" || name == "itemsFile"
+			})
+			st.Elts = append(st.Elts, &ast.Field{Label: ast.NewIdent("items"), Value: ast.NewList(ast.NewString("item"))})
 		}
-		// The schema sees a one-item stand-in, as for lifted items.
-		if spec := findField(p.file.Decls, "spec"); spec != nil {
-			if st, ok := spec.Value.(*ast.StructLit); ok {
-				st.Elts = slices.DeleteFunc(st.Elts, func(d ast.Decl) bool {
-					fd, ok := d.(*ast.Field)
-					if !ok {
-						return false
-					}
-					name, _, _ := ast.LabelName(fd.Label)
-					return name == "items" || name == "itemsFile"
-				})
-				st.Elts = append(st.Elts, &ast.Field{Label: ast.NewIdent("items"), Value: ast.NewList(ast.NewString("item"))})
-			}
-		}
-		p.items, p.itemPos = nil, nil
-		p.problems = slices.DeleteFunc(p.problems, func(e *position.Error) bool {
-			return e.Path == "spec.items" || strings.HasPrefix(e.Path, "spec.items[")
-		})
-		v, w, err := validated(p, path)
-		if err != nil {
-			return nil, err
-		}
-		w.Spec.Items, w.Spec.ItemsFile = nil, ""
-		if err := checkCrossField(v, w); err != nil {
-			return nil, err
-		}
-		w.Spec.ItemsFile, w.itemsPath = file, file
-		return w, nil
+	}
+	p.items, p.itemPos = nil, nil
+	p.problems = slices.DeleteFunc(p.problems, func(e *position.Error) bool {
+		return e.Path == "spec.items" || strings.HasPrefix(e.Path, "spec.items[")
 	})
+	v, w, err := validated(p, path)
+	if err != nil {
+		return nil, err
+	}
+	w.Spec.Items, w.Spec.ItemsFile = nil, ""
+	if err := checkCrossField(v, w); err != nil {
+		return nil, err
+	}
+	w.Spec.ItemsFile, w.itemsPath = file, file
+	return w, nil
 }

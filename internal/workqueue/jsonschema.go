@@ -8,13 +8,18 @@ import (
 	"cuelang.org/go/cue"
 	"cuelang.org/go/cue/cuecontext"
 	"cuelang.org/go/encoding/jsonschema"
-
-	"github.com/jobwq/jobwq/schemas"
 )
 
 // JSONSchema exports #WorkQueue as JSON Schema (draft 2020-12) for editors.
 // It is generated from the CUE schema each time, so it cannot drift.
-func JSONSchema() ([]byte, error) {
+func JSONSchema() ([]byte, error) { return jsonSchema(true) }
+
+// JSONSchemaWithoutItems is JSONSchema for specs whose items come from
+// elsewhere (the --items flag): such a spec may leave out both items and
+// itemsFile, as vet --items accepts it.
+func JSONSchemaWithoutItems() ([]byte, error) { return jsonSchema(false) }
+
+func jsonSchema(withItems bool) ([]byte, error) {
 	ctx := cuecontext.New()
 	s, defaults, err := schemaWithoutDefaults(ctx)
 	if err != nil {
@@ -32,9 +37,16 @@ func JSONSchema() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	m = tidy(m, orig, defaults, rn)
+	m, err = tidy(m, orig, defaults, rn, func(name string) (map[string]any, error) { return exportDefinition(ctx, name) }, withItems)
+	if err != nil {
+		return nil, err
+	}
 	m["$id"] = "https://jobwq.dev/schemas/workqueue.schema.json"
 	m["title"] = "jobwq WorkQueue"
+	if !withItems {
+		m["$id"] = "https://jobwq.dev/schemas/workqueue-without-items.schema.json"
+		m["title"] = "jobwq WorkQueue, items from --items"
+	}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
@@ -75,13 +87,9 @@ func export(ctx *cue.Context, v cue.Value, what string) (map[string]any, error) 
 // resourceNameSchema is CUE's export of #ResourceName, which the export of
 // #WorkQueue leaves out: it only ever constrains labels.
 func resourceNameSchema(ctx *cue.Context) (map[string]any, error) {
-	src, err := schemas.FS.ReadFile("workqueue.cue")
+	v, err := definition(ctx, "#ResourceName")
 	if err != nil {
-		return nil, fmt.Errorf("read embedded schema: %w", err)
-	}
-	v := ctx.CompileBytes(src, cue.Filename("schemas/workqueue.cue")).LookupPath(cue.ParsePath("#ResourceName"))
-	if err := v.Err(); err != nil {
-		return nil, fmt.Errorf("compile #ResourceName: %w", err)
+		return nil, err
 	}
 	return export(ctx, v, "#ResourceName")
 }

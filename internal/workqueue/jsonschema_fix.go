@@ -126,7 +126,7 @@ func collectDefaults(v cue.Value, path []string, out map[string]any) {
 // resourceName is the export of #ResourceName: the generator writes a
 // map keyed by it (requests: [#ResourceName]: #Quantity) as an object that
 // takes anything, so tidy says it with propertyNames.
-func tidy(root, orig, defaults, resourceName map[string]any) map[string]any {
+func tidy(root, orig, defaults, resourceName map[string]any, missing func(string) (map[string]any, error), withItems bool) (map[string]any, error) {
 	sameRequired(root, orig)
 	defs, _ := root["$defs"].(map[string]any)
 	if defs == nil {
@@ -145,7 +145,9 @@ func tidy(root, orig, defaults, resourceName map[string]any) map[string]any {
 			continue
 		}
 		name := strings.TrimPrefix(k, "#")
-		def, _ := defs[k].(map[string]any)
+		// Without the false branch of a `rule | error("...")` first, so
+		// that a definition named like the one it refines is seen to be.
+		def, _ := tidyNode(defs[k]).(map[string]any)
 		if def != nil && def["$ref"] == "#/$defs/"+name {
 			delete(def, "$ref")
 			if base, ok := defs[name].(map[string]any); ok {
@@ -161,8 +163,17 @@ func tidy(root, orig, defaults, resourceName map[string]any) map[string]any {
 	}
 	out := tidyNode(root).(map[string]any)
 	outDefs, _ := out["$defs"].(map[string]any)
-	resourceMap(outDefs["Resources"])
-	resourceMaps(out)
+	if err := stateRules(out, missing, withItems); err != nil {
+		return nil, err
+	}
+	// The names whose limits must be whole: #ExtendedResourceName's.
+	ext, err := missing("#ExtendedResourceName")
+	if err != nil {
+		return nil, err
+	}
+	extended, _ := ext["pattern"].(string)
+	resourceMap(outDefs["Resources"], extended)
+	resourceMaps(out, extended)
 	embed(out, outDefs)
 	for path, d := range defaults {
 		segs := strings.Split(path, ".")
@@ -174,13 +185,7 @@ func tidy(root, orig, defaults, resourceName map[string]any) map[string]any {
 			notRequired(parent, segs[len(segs)-1])
 		}
 	}
-	if s := propertyAt(out, []string{"spec"}); s != nil {
-		s["oneOf"] = []any{
-			map[string]any{"required": []any{"items"}, "not": map[string]any{"required": []any{"itemsFile"}}},
-			map[string]any{"required": []any{"itemsFile"}, "not": map[string]any{"required": []any{"items"}}},
-		}
-	}
-	return out
+	return out, nil
 }
 
 // tidyNode drops false anyOf branches (merging a lone survivor into its
@@ -306,26 +311,28 @@ func sameRequired(x, orig any) {
 
 // resourceMaps finds the nodes under x that refer to #Resources and
 // gives them resourceMap.
-func resourceMaps(x any) {
+func resourceMaps(x any, extended string) {
 	switch x := x.(type) {
 	case []any:
 		for _, v := range x {
-			resourceMaps(v)
+			resourceMaps(v, extended)
 		}
 	case map[string]any:
 		for _, v := range x {
-			resourceMaps(v)
+			resourceMaps(v, extended)
 		}
 		if x["$ref"] == "#/$defs/Resources" {
-			resourceMap(x)
+			resourceMap(x, extended)
 		}
 	}
 }
 
 // resourceMap makes the requests and limits of a #Resources node maps
 // from a resource name to a quantity, as vet has them: any name
-// #ResourceName accepts, the named ones keeping their defaults.
-func resourceMap(x any) {
+// #ResourceName accepts, the named ones keeping their defaults, and the
+// limit of an extended resource (named as the pattern extended says) a
+// positive whole number.
+func resourceMap(x any, extended string) {
 	node, _ := x.(map[string]any)
 	props, _ := node["properties"].(map[string]any)
 	for _, name := range []string{"requests", "limits"} {
@@ -336,6 +343,9 @@ func resourceMap(x any) {
 		m["type"] = "object"
 		m["propertyNames"] = map[string]any{"$ref": "#/$defs/ResourceName"}
 		m["additionalProperties"] = map[string]any{"$ref": "#/$defs/Quantity"}
+		if name == "limits" && extended != "" {
+			m["patternProperties"] = map[string]any{extended: extendedQuantity()}
+		}
 		named, _ := m["properties"].(map[string]any)
 		for r, q := range named {
 			if q == true {

@@ -319,7 +319,7 @@ func (p *parsed) liftItems() {
 		p.itemPos = append(p.itemPos, cuepos.Of(e.Pos()))
 	}
 	if len(list.Elts) == 0 {
-		errs = append(errs, position.Errorf(cuepos.Of(list.Pos()), "spec.items", "must not be empty: give at least one item"))
+		errs = append(errs, position.Errorf(cuepos.Of(list.Pos()), "spec.items", "%s", msgNoItems))
 	}
 	p.problems = append(p.problems, errs...)
 	field.Value = &ast.ListLit{Lbrack: list.Lbrack, Elts: []ast.Expr{ast.NewString("item")}, Rbrack: list.Rbrack}
@@ -344,6 +344,38 @@ func findField(decls []ast.Decl, path ...string) *ast.Field {
 		return nil
 	}
 	return nil
+}
+
+// findValue follows a path of fields and list indexes (as CUE's error
+// paths write them) through struct and list literals to the value there.
+func findValue(decls []ast.Decl, segs []string) ast.Expr {
+	if len(segs) == 0 {
+		return nil
+	}
+	f := findField(decls, segs[0])
+	if f == nil {
+		return nil
+	}
+	x := f.Value
+	for _, s := range segs[1:] {
+		switch v := x.(type) {
+		case *ast.StructLit:
+			f := findField(v.Elts, s)
+			if f == nil {
+				return nil
+			}
+			x = f.Value
+		case *ast.ListLit:
+			i, err := strconv.Atoi(s)
+			if err != nil || i < 0 || i >= len(v.Elts) {
+				return nil
+			}
+			x = v.Elts[i]
+		default:
+			return nil
+		}
+	}
+	return x
 }
 
 func describe(x ast.Expr) string {

@@ -160,7 +160,7 @@ func TestPodOptionErrors(t *testing.T) {
 			add:  "    volumeMounts: [{name: x, mountPath: /opt/jobwq/bin}]\n",
 			want: []string{
 				`wq.yaml:10:27: spec.worker.volumeMounts[0].name: no volume "x" in spec.worker.volumes`,
-				"wq.yaml:10:41: spec.worker.volumeMounts[0].mountPath: /opt/jobwq/bin is jobwq's own (/opt/jobwq): choose another path",
+				"wq.yaml:10:41: spec.worker.volumeMounts[0].mountPath: /opt/jobwq/bin is inside a path jobwq owns (/opt/jobwq, /tmp, /items): choose another path",
 			},
 		},
 		{

@@ -1,7 +1,6 @@
 package workqueue
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"io/fs"
@@ -15,9 +14,8 @@ const Stdin = "-"
 // stdinName stands for standard input in positions.
 const stdinName = "stdin"
 
-// LoadStdin reads a YAML or JSON spec (JSON is YAML) from r; a relative
-// itemsFile is resolved against the working directory.
-func LoadStdin(ctx context.Context, r io.Reader) (*WorkQueue, error) {
+// readStdin reads a spec from r within the size limit.
+func readStdin(r io.Reader) ([]byte, error) {
 	data, err := io.ReadAll(io.LimitReader(r, MaxSpecBytes+1))
 	if err != nil {
 		return nil, fmt.Errorf("read spec from stdin: %w", err)
@@ -25,7 +23,7 @@ func LoadStdin(ctx context.Context, r io.Reader) (*WorkQueue, error) {
 	if len(data) > MaxSpecBytes {
 		return nil, position.Errors{position.Errorf(position.Position{File: stdinName}, "", "spec is larger than %d bytes (put large item lists in itemsFile)", MaxSpecBytes)}
 	}
-	return bounded(ctx, stdinName, func() (*WorkQueue, error) { return load(stdinName, data, formatYAML) })
+	return data, nil
 }
 
 // regular refuses a spec that is not a regular file: reading a named pipe

@@ -14,11 +14,16 @@ import (
 
 	"github.com/jobwq/jobwq/internal/position"
 	"github.com/jobwq/jobwq/internal/position/cuepos"
+	"github.com/jobwq/jobwq/internal/version"
 	"github.com/jobwq/jobwq/schemas"
 )
 
 // Schema returns the #WorkQueue definition compiled in ctx.
-func Schema(ctx *cue.Context) (cue.Value, error) {
+func Schema(ctx *cue.Context) (cue.Value, error) { return definition(ctx, "#WorkQueue") }
+
+// definition returns one definition of the embedded schema, compiled in
+// ctx.
+func definition(ctx *cue.Context, name string) (cue.Value, error) {
 	src, err := schemas.FS.ReadFile("workqueue.cue")
 	if err != nil {
 		return cue.Value{}, fmt.Errorf("read embedded schema: %w", err)
@@ -27,7 +32,27 @@ func Schema(ctx *cue.Context) (cue.Value, error) {
 	if err := v.Err(); err != nil {
 		return cue.Value{}, fmt.Errorf("compile embedded schema: %w", err)
 	}
-	return v.LookupPath(cue.ParsePath("#WorkQueue")), nil
+	v = v.FillPath(cue.ParsePath("#RunnerImage"), version.Get().RunnerImage())
+	d := v.LookupPath(cue.ParsePath(name))
+	if err := d.Err(); err != nil {
+		return cue.Value{}, fmt.Errorf("embedded schema: %s: %w", name, err)
+	}
+	return d, nil
+}
+
+// CheckName says whether name may be a spec's metadata.name, by the
+// schema's own rule (#Name), and if not, what the rule wants.
+func CheckName(name string) error {
+	ctx := cuecontext.New()
+	rule, err := definition(ctx, "#Name")
+	if err != nil {
+		return err
+	}
+	if err := rule.Unify(ctx.Encode(name)).Validate(cue.Concrete(true)); err != nil {
+		format, args := cueerrors.Errors(err)[0].Msg()
+		return fmt.Errorf("metadata.name %q: %s", name, fmt.Sprintf(format, args...))
+	}
+	return nil
 }
 
 // validate unifies the parsed spec with the schema and returns the concrete
@@ -47,6 +72,11 @@ func validate(p *parsed) (cue.Value, error) {
 		errs = append(errs, dropShadowed(convert(err, p, schema, data), p.problems)...)
 	}
 	if len(errs) > 0 {
+		if data.Err() == nil {
+			// The rules the schema does not state, over what it accepted.
+			w, refused := accepted(v, data, schema)
+			errs = append(errs, crossField(v, w, refused)...)
+		}
 		return cue.Value{}, capErrors(merge(errs, moreProblems(p, schema)))
 	}
 	return v, nil
@@ -83,12 +113,27 @@ func convert(err error, p *parsed, schema, data cue.Value) position.Errors {
 	for _, ce := range cueerrors.Errors(err) {
 		format, args := ce.Msg()
 		msg := fmt.Sprintf(format, args...)
-		if strings.Contains(msg, "errors in empty disjunction") {
-			continue
-		}
 		segs := ce.Path()
 		if len(segs) > 0 && strings.HasPrefix(segs[0], "#") {
 			segs = segs[1:]
+		}
+		if path := fieldPath(segs); best[path] == nil {
+			// Each of the named rules (rules.go) the value breaks.
+			rules := valueRules(schemaAt(schema, segs))
+			if ref, err := lookup(data, segs).String(); err == nil && rules != nil {
+				if m := ruleProblems(rules, ref); m != "" {
+					pos := nearestPos(data, segs, filename)
+					if x := findValue(p.file.Decls, segs); x != nil {
+						pos = cuepos.Of(x.Pos())
+					}
+					order = append(order, path)
+					best[path] = &ranked{e: &position.Error{Pos: pos, Path: path, Msg: m + ", found " + shorten(strconv.Quote(ref))}, rank: -1}
+					continue
+				}
+			}
+		}
+		if strings.Contains(msg, "errors in empty disjunction") {
+			continue
 		}
 		rank := rankOf(msg)
 		var keyPos token.Pos
@@ -295,16 +340,18 @@ func unknownField(schema cue.Value, segs []string) ([]string, string) {
 		sel := selector(v, s)
 		if !v.Allows(sel) {
 			name := sel.Unquoted()
-			if p := fieldPath(segs[:i]); p == "metadata.labels" || p == "metadata.annotations" {
-				return segs[:i+1], fmt.Sprintf("key %q is not allowed: keys under app.kubernetes.io/ and jobwq.dev/ are jobwq's own", name)
-			}
 			known := fieldNames(v)
+			if rules := keyRules(v); rules != nil && !isResourceMap(segs[:i]) {
+				if m := ruleProblems(rules, name); m != "" {
+					return segs[:i+1], fmt.Sprintf("key %q is not allowed: %s", name, m)
+				}
+			}
 			if isResourceMap(segs[:i]) {
 				msg := fmt.Sprintf("unknown resource %q", name)
 				if m := closest(name, known); m != "" {
 					msg += fmt.Sprintf(" (did you mean %q?)", m)
 				}
-				return segs[:i+1], msg + ": expected cpu, memory, ephemeral-storage, hugepages-<size> or an extended resource outside kubernetes.io, such as nvidia.com/gpu"
+				return segs[:i+1], msg + ": " + ruleProblems(keyRules(v), name)
 			}
 			msg := fmt.Sprintf("unknown field %q", name)
 			if m := closest(name, known); m != "" {
@@ -460,13 +507,9 @@ var durationFields = map[string]bool{
 	"spec.worker.ttlAfterFinished": true,
 }
 
-var (
-	reEnvPath = regexp.MustCompile(`^spec\.worker\.env\[\d+\]\.name$`)
-	reEnvName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
-)
-
 // refine says which of a schema rule's conditions a value broke, where
-// the schema words them as one.
+// the schema words them as one, and what was found where the schema's
+// message says what it expected.
 func refine(path, msg string, user cue.Value) string {
 	if durationFields[path] {
 		if k := user.IncompleteKind(); k == cue.IntKind || k == cue.FloatKind || k == cue.NumberKind {
@@ -474,15 +517,15 @@ func refine(path, msg string, user cue.Value) string {
 			return fmt.Sprintf("expected a duration such as 90s, 10m or 1h30m, found the number %s (did you mean \"%ss\"?)", n, n)
 		}
 	}
-	if reEnvPath.MatchString(path) {
-		s, err := user.String()
-		if err != nil {
-			return msg
+	if strings.HasPrefix(msg, "expected ") && !strings.Contains(msg, ", found ") && user.Exists() {
+		switch user.IncompleteKind() {
+		case cue.ListKind:
+			return msg + ", found a list"
+		case cue.StructKind:
+			return msg + ", found a mapping"
+		case cue.StringKind, cue.IntKind, cue.FloatKind, cue.NumberKind, cue.BoolKind, cue.NullKind:
+			return msg + ", found " + shorten(fmt.Sprint(user))
 		}
-		if !reEnvName.MatchString(s) {
-			return fmt.Sprintf("must be an environment variable name: letters, digits and '_', not starting with a digit, found %q", s)
-		}
-		return fmt.Sprintf("%q starts with BROKER_ or JOBWQ_, which jobwq sets: choose another name", s)
 	}
 	return msg
 }

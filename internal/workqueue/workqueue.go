@@ -11,17 +11,14 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"maps"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"cuelang.org/go/cue"
-	"k8s.io/apimachinery/pkg/api/resource"
 
 	"github.com/jobwq/jobwq/internal/items"
 	"github.com/jobwq/jobwq/internal/position"
@@ -207,16 +204,51 @@ func (w *WorkQueue) CredentialsSecret() string {
 //
 // Problems with the spec come back as position.Errors (exit 1); failing to read it is
 // any other error (exit 2).
-func Load(path string) (*WorkQueue, error) { return LoadContext(context.Background(), path) }
+func Load(path string) (*WorkQueue, error) { return LoadWith(context.Background(), path, Options{}) }
 
-// LoadContext is Load, given up (with a *LimitError) when ctx ends or
-// loading goes past the Limits.
-func LoadContext(ctx context.Context, path string) (*WorkQueue, error) {
-	path, data, f, err := readSpec(path)
+// Options change where a spec and its items are read from.
+type Options struct {
+	// Items names a file of items, which may be anywhere (CI often
+	// generates items elsewhere), read instead of spec.items or
+	// spec.itemsFile, which the spec may then leave out. The file gets
+	// itemsFile's checks: a regular file, one valid item per line.
+	Items string
+	// Stdin is where the spec path Stdin ("-") is read from: YAML or JSON,
+	// with a relative itemsFile resolved against the working directory.
+	Stdin io.Reader
+}
+
+// LoadWith is Load with Options, given up (with a *LimitError) when ctx
+// ends or loading goes past the Limits.
+func LoadWith(ctx context.Context, path string, o Options) (*WorkQueue, error) {
+	if o.Items != "" {
+		fi, err := os.Stat(o.Items)
+		if err != nil {
+			return nil, fmt.Errorf("read items: %w", err)
+		}
+		if !fi.Mode().IsRegular() {
+			return nil, fmt.Errorf("read items: %s is not a regular file", position.Display(o.Items))
+		}
+	}
+	var name string
+	var data []byte
+	var f format
+	var err error
+	if path == Stdin && o.Stdin != nil {
+		name, f = stdinName, formatYAML
+		data, err = readStdin(o.Stdin)
+	} else {
+		name, data, f, err = readSpec(path)
+	}
 	if err != nil {
 		return nil, err
 	}
-	return bounded(ctx, path, func() (*WorkQueue, error) { return load(path, data, f) })
+	return bounded(ctx, name, func() (*WorkQueue, error) {
+		if o.Items != "" {
+			return loadWithItems(name, data, f, o.Items)
+		}
+		return load(name, data, f)
+	})
 }
 
 // readSpec resolves path (a spec file, or a directory holding one) and
@@ -364,7 +396,7 @@ func cueItems(v cue.Value, w *WorkQueue) error {
 		w.itemPos = append(w.itemPos, cuepos.Of(it.Value().Pos()))
 	}
 	if len(found) == 0 && len(errs) == 0 {
-		errs = append(errs, position.Errorf(cuepos.Of(list.Pos()), "spec.items", "must not be empty: give at least one item"))
+		errs = append(errs, position.Errorf(cuepos.Of(list.Pos()), "spec.items", "%s", msgNoItems))
 	}
 	if len(errs) > 0 {
 		return errs
@@ -375,7 +407,7 @@ func cueItems(v cue.Value, w *WorkQueue) error {
 
 // checkCrossField enforces what the schema cannot state without hiding its
 // other errors: exactly one item source, a file that stays in the spec's
-// directory, and byte limits.
+// directory, and the rules of crossField.
 func checkCrossField(v cue.Value, w *WorkQueue) error {
 	specPos := cuepos.Of(v.LookupPath(cue.ParsePath("spec")).Pos())
 	hasItems := v.LookupPath(cue.ParsePath("spec.items")).Exists()
@@ -384,9 +416,9 @@ func checkCrossField(v cue.Value, w *WorkQueue) error {
 	switch {
 	case hasItems && hasFile:
 		pos := cuepos.Of(v.LookupPath(cue.ParsePath("spec.itemsFile")).Pos())
-		errs = append(errs, position.Errorf(pos, "spec", "set exactly one of items and itemsFile, not both"))
+		errs = append(errs, position.Errorf(pos, "spec", "%s", msgBothItemSources))
 	case !hasItems && !hasFile:
-		errs = append(errs, position.Errorf(specPos, "spec", "set exactly one of items and itemsFile: the spec has no items"))
+		errs = append(errs, position.Errorf(specPos, "spec", "%s", msgNoItemSource))
 	case hasFile:
 		pos := cuepos.Of(v.LookupPath(cue.ParsePath("spec.itemsFile")).Pos())
 		p, err := itemsPath(w.Path, w.Spec.ItemsFile)
@@ -395,30 +427,7 @@ func checkCrossField(v cue.Value, w *WorkQueue) error {
 		}
 		w.itemsPath = p
 	}
-	if q := w.Spec.Queue.Name; len(q) > maxQueueBytes {
-		pos := cuepos.Of(v.LookupPath(cue.ParsePath("spec.queue.name")).Pos())
-		errs = append(errs, position.Errorf(pos, "spec.queue.name", "is %d bytes, at most %d are allowed", len(q), maxQueueBytes))
-	}
-	errs = append(errs, checkDurations(v, w)...)
-	errs = append(errs, checkResources(v, "spec.worker.resources", w.Spec.Worker.Resources)...)
-	errs = append(errs, checkResources(v, "spec.broker.resources", w.Spec.Broker.Resources)...)
-	errs = append(errs, checkPods(v, w)...)
-	if q, err := resource.ParseQuantity(string(w.Spec.Broker.Storage.Size)); err != nil || q.Sign() <= 0 {
-		errs = append(errs, position.Errorf(posOf(v, "spec.broker.storage.size"), "spec.broker.storage.size", "must be a positive quantity such as 1Gi"))
-	}
-	seen := map[string]int{}
-	for i, e := range w.Spec.Worker.Env {
-		path := fmt.Sprintf("spec.worker.env[%d]", i)
-		if first, dup := seen[e.Name]; dup {
-			errs = append(errs, position.Errorf(posOf(v, path+".name"), path+".name", "duplicate variable %q (first at spec.worker.env[%d])", e.Name, first))
-		}
-		seen[e.Name] = i
-		if (e.Value == nil) == (e.ValueFrom == nil) {
-			// A struct's own position is the schema's; its name is the user's.
-			pos := cuepos.Of(v.LookupPath(cue.ParsePath(fmt.Sprintf("spec.worker.env[%d].name", i))).Pos())
-			errs = append(errs, position.Errorf(pos, fmt.Sprintf("spec.worker.env[%d]", i), "set exactly one of value and valueFrom"))
-		}
-	}
+	errs = append(errs, crossField(v, w, func(string) bool { return false })...)
 	if len(errs) > 0 {
 		return capErrors(errs)
 	}
@@ -429,61 +438,6 @@ func checkCrossField(v cue.Value, w *WorkQueue) error {
 func posOf(v cue.Value, path string) position.Position {
 	return cuepos.Of(v.LookupPath(cue.ParsePath(path)).Pos())
 }
-
-// checkDurations: a deadline of zero would fail every item at once.
-func checkDurations(v cue.Value, w *WorkQueue) position.Errors {
-	var errs position.Errors
-	for _, d := range []struct {
-		path string
-		d    Duration
-		min  time.Duration
-	}{
-		{"spec.worker.timeout", w.Spec.Worker.Timeout, time.Second},
-		{"spec.worker.wait", w.Spec.Worker.Wait, time.Second},
-		{"spec.worker.activeDeadline", w.Spec.Worker.ActiveDeadline, time.Second},
-		{"spec.worker.ttlAfterFinished", w.Spec.Worker.TTLAfterFinished, 0},
-	} {
-		if d.d.Duration < d.min {
-			errs = append(errs, position.Errorf(posOf(v, d.path), d.path, "must be at least %v, found %v", d.min, d.d.Duration))
-		}
-	}
-	if w.Spec.Worker.ActiveDeadline.Duration < w.Spec.Worker.Timeout.Duration {
-		errs = append(errs, position.Errorf(posOf(v, "spec.worker.activeDeadline"), "spec.worker.activeDeadline",
-			"must be at least spec.worker.timeout (%v): the Job would end before one item may", w.Spec.Worker.Timeout.Duration))
-	}
-	return errs
-}
-
-// checkResources parses quantities as the API server will, and rejects
-// requests above limits, which it would refuse.
-func checkResources(v cue.Value, path string, r Resources) position.Errors {
-	var errs position.Errors
-	parse := func(kind, name string, s Quantity) (resource.Quantity, bool) {
-		p := fmt.Sprintf("%s.%s.%s", path, kind, name)
-		q, err := resource.ParseQuantity(string(s))
-		if err != nil || q.Sign() <= 0 {
-			errs = append(errs, position.Errorf(posOf(v, p), p, "must be a positive quantity such as 500m or 1Gi, found %q", s))
-			return q, false
-		}
-		return q, true
-	}
-	for _, name := range slices.Sorted(maps.Keys(r.Requests)) {
-		if _, ok := r.Limits[name]; !ok {
-			continue // checkExtended reports a missing limit
-		}
-		req, ok := parse("requests", name, r.Requests[name])
-		lim, ok2 := parse("limits", name, r.Limits[name])
-		if ok && ok2 && req.Cmp(lim) > 0 {
-			p := fmt.Sprintf("%s.requests.%s", path, name)
-			errs = append(errs, position.Errorf(posOf(v, p), p, "request %s is above the limit %s", r.Requests[name], r.Limits[name]))
-		}
-	}
-	return errs
-}
-
-// maxQueueBytes leaves room in AMQP's 255-byte names for the suffixes of
-// the queue's companions.
-const maxQueueBytes = 250
 
 // itemsPath resolves an items file and checks that it stays inside the
 // spec's directory, symbolic links included.

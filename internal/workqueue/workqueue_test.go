@@ -168,12 +168,27 @@ func TestLoadErrors(t *testing.T) {
 		{
 			name:  "latest image",
 			files: map[string]string{"wq.yaml": strings.Replace(valid, "w:v1", "w:latest", 1)},
-			want:  []string{"wq.yaml:8:12: spec.worker.image: must be an image pinned by tag or digest, such as registry.example.com/team/worker:v2 (untagged and :latest are not allowed)"},
+			want:  []string{"wq.yaml:8:12: spec.worker.image: the tag latest is not allowed: pin a version, such as worker:v2, or a digest, found \"registry.example.com/w:latest\""},
 		},
 		{
 			name:  "untagged broker image",
 			files: map[string]string{"wq.yaml": valid + "  broker:\n    image: rabbitmq\n"},
-			want:  []string{"wq.yaml:11:12: spec.broker.image: must be an image pinned by tag or digest, such as registry.example.com/team/worker:v2 (untagged and :latest are not allowed)"},
+			want:  []string{"wq.yaml:11:12: spec.broker.image: must be pinned by a tag or a digest, such as worker:v2 (an untagged image is not allowed), found \"rabbitmq\""},
+		},
+		{
+			name:  "upper-case repository",
+			files: map[string]string{"wq.yaml": strings.Replace(valid, "registry.example.com/w:v1", "registry.example.com/Team/worker:v1", 1)},
+			want:  []string{"wq.yaml:8:12: spec.worker.image: the repository must be lower case, as team/worker in registry.example.com/team/worker:v2, found \"registry.example.com/Team/worker:v1\""},
+		},
+		{
+			name:  "short digest",
+			files: map[string]string{"wq.yaml": strings.Replace(valid, "registry.example.com/w:v1", "python@sha256:abc", 1)},
+			want:  []string{"wq.yaml:8:12: spec.worker.image: the digest (after '@') must be sha256: and 64 lowercase hexadecimal digits, found \"python@sha256:abc\""},
+		},
+		{
+			name:  "bad tag and upper case",
+			files: map[string]string{"wq.yaml": strings.Replace(valid, "registry.example.com/w:v1", "Team/worker:-v1", 1)},
+			want:  []string{"wq.yaml:8:12: spec.worker.image: the repository must be lower case, as team/worker in registry.example.com/team/worker:v2; the tag (after ':') must be 1 to 128 letters, digits, '_', '.' or '-', not starting with '.' or '-', found \"Team/worker:-v1\""},
 		},
 		{
 			name:  "parallelism zero",
@@ -256,7 +271,7 @@ func TestLoadErrors(t *testing.T) {
 		{
 			name:  "reserved env name",
 			files: map[string]string{"wq.yaml": valid + "    env:\n    - name: BROKER_URL\n      value: x\n"},
-			want:  []string{"wq.yaml:11:13: spec.worker.env[0].name: \"BROKER_URL\" starts with BROKER_ or JOBWQ_, which jobwq sets: choose another name"},
+			want:  []string{"wq.yaml:11:13: spec.worker.env[0].name: starts with BROKER_ or JOBWQ_, which jobwq sets: choose another name, found \"BROKER_URL\""},
 		},
 		{
 			name:  "env without value",

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/jobwq/jobwq/internal/position"
 )
@@ -82,6 +83,10 @@ func yamlSyntaxErrors(filename string, data []byte, err error) error {
 	if !ok || len(es) != 1 {
 		return errs
 	}
+	if line, col, ok := tabProblem(data, es[0].Pos.Line, es[0].Msg); ok {
+		return position.Errors{position.Errorf(position.Position{File: es[0].Pos.File, Line: line, Column: col}, "",
+			"a tab where YAML wants spaces: indent with spaces (YAML does not allow tabs for indentation)")}
+	}
 	switch m := es[0].Msg; {
 	case strings.Contains(m, "did not find expected key"),
 		strings.Contains(m, "mapping values are not allowed"),
@@ -93,4 +98,21 @@ func yamlSyntaxErrors(filename string, data []byte, err error) error {
 		return position.Errors{position.Errorf(position.Position{File: es[0].Pos.File, Line: line, Column: col}, "", "%s", msg)}
 	}
 	return errs
+}
+
+// tabProblem finds the tab behind yaml.v3's "found character that cannot
+// start any token" and "found a tab character that violates indentation",
+// which name a line only (and for the second, sometimes the one before):
+// the first tab of that line, or else of the next.
+func tabProblem(data []byte, line int, msg string) (int, int, bool) {
+	if !strings.Contains(msg, "cannot start any token") && !strings.Contains(msg, "tab character") {
+		return 0, 0, false
+	}
+	lines := strings.Split(string(data), "\n")
+	for n := line; n <= line+1 && n >= 1 && n <= len(lines); n++ {
+		if i := strings.IndexByte(lines[n-1], '\t'); i >= 0 {
+			return n, utf8.RuneCountInString(lines[n-1][:i]) + 1, true
+		}
+	}
+	return 0, 0, false
 }
